@@ -1,0 +1,240 @@
+"""The ``mltrain`` command: the only place that touches argv, Hydra's runtime and exit codes.
+
+``mltrain <command> [hydra overrides and flags]``: the dispatcher takes the subcommand off argv and hands
+the rest to a ``@hydra.main`` function whose primary config is that command's (``conf/fit.yaml``), so
+``-m``, ``--cfg job``, ``--help``, ``--info``, ``-cd`` and tab completion all work as in any Hydra app.
+
+Exit status: 0 success, 1 a bug (with a traceback), 2 a user error (one message, no traceback),
+3 a run that diverged, 130 / 143 interrupted by Ctrl-C / SIGTERM.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import os
+import re
+import signal
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+EXIT_USER_ERROR, EXIT_DIVERGED, EXIT_SIGINT, EXIT_SIGTERM = 2, 3, 130, 143
+COMMANDS = {"fit": "train a model: mltrain fit [group=choice] [key=value] ... (see mltrain fit --help)"}
+USAGE = "usage: mltrain <command> [overrides] [hydra flags]\n\ncommands:\n" + "\n".join(
+    f"  {name:<10}{text}" for name, text in COMMANDS.items()
+)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the console script and of ``python -m mltrain``."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        _say(USAGE)
+        sys.exit(0 if args else EXIT_USER_ERROR)
+    if args[0] in ("-V", "--version"):
+        from mltrain import __version__
+
+        _say(f"mltrain {__version__}")
+        sys.exit(0)
+    command, rest = args[0], args[1:]
+    if command.startswith("-"):  # Hydra flags with no command, e.g. `mltrain -sc install=bash`
+        command, rest = "fit", args
+        if _complete_command_names():
+            return
+    if command not in COMMANDS:
+        from mltrain.errors import choice_problem
+
+        _fail(choice_problem("command", command, COMMANDS))
+    _strip_command_from_completion_line(command)
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises; _report_errors turns user errors into one line
+    sys.argv = [sys.argv[0], *rest]
+    _install_resolvers()
+    from mltrain.config import register_schemas
+
+    register_schemas()
+    with _report_errors():
+        _hydra_app(command)()
+
+
+def _hydra_app(command: str) -> Any:
+    import hydra
+
+    @hydra.main(version_base="1.3", config_path="pkg://mltrain.conf", config_name=command)
+    def app(cfg: Any) -> Any:
+        return _run_task(command, cfg)
+
+    return app
+
+
+def _run_task(command: str, cfg: Any) -> Any:
+    """Hydra's task function: run the command in the job's output directory, map outcomes to exits."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from mltrain.commands import fit
+
+    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        summary = fit.run(cfg, out_dir)
+    except KeyboardInterrupt:
+        _fail(f"interrupted; the epochs before it are saved in {out_dir}", status=_interrupt_status)
+    if summary["status"] == "diverged" and not multirun:
+        _fail(f"run diverged: {summary['message']}; history so far is in {out_dir}", status=EXIT_DIVERGED)
+    return summary.get("objective")
+
+
+_interrupt_status = EXIT_SIGINT
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    global _interrupt_status
+    _interrupt_status = EXIT_SIGTERM
+    raise KeyboardInterrupt
+
+
+class _report_errors:  # noqa: N801 - used as a context manager, reads like a function
+    """Turn user errors, Hydra's composition errors included, into one message and exit status 2."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type | None, error: BaseException | None, tb: Any) -> bool:
+        if error is None or isinstance(error, (SystemExit, KeyboardInterrupt)):
+            return False
+        message = _user_message(error)
+        if message is None:
+            return False  # a bug: let Python print the traceback, exit 1
+        _fail(message)
+
+
+def _user_message(error: BaseException) -> str | None:
+    """The one-line message for a user error, or ``None`` for anything else."""
+    from hydra.errors import HydraException, MissingConfigException
+    from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
+
+    from mltrain.errors import UserError, did_you_mean
+
+    if isinstance(error, UserError):
+        return str(error)
+    if isinstance(error, MissingConfigException) and error.options is not None:
+        group = (error.missing_cfg_file or "").rsplit("/", 1)[0] or "config"
+        value = (error.missing_cfg_file or "").rsplit("/", 1)[-1]
+        choices = sorted(error.options)
+        return f"{group}={value} is not a choice; valid: {', '.join(choices)}{did_you_mean(value, choices)}"
+    cause = error.__cause__ if isinstance(error.__cause__, OmegaConfBaseException) else error
+    if isinstance(cause, MissingMandatoryValue):
+        key = getattr(cause, "full_key", "") or "a required key"
+        return f"{key} is required and has no value; set it on the command line, e.g. {key}=..."
+    if isinstance(cause, OmegaConfBaseException):
+        return _omegaconf_message(cause, str(error) if cause is not error else "")
+    if isinstance(error, HydraException):
+        return " ".join(str(error).split())
+    return None
+
+
+def _omegaconf_message(error: Any, context: str) -> str:
+    """``trainer.epochs=abc: Value 'abc' could not be converted to Integer`` from OmegaConf's report."""
+    first = str(error).splitlines()[0].strip()
+    key = getattr(error, "full_key", None)
+    if "not in struct" in first or type(error).__name__ == "ConfigKeyError":
+        bad = key or first
+        parent, _, leaf = str(bad).rpartition(".")
+        return f"{bad} is not a config key{_valid_keys(parent, leaf)}"
+    lead = context.splitlines()[0].strip() if context else ""
+    return f"{key}: {first}" if key else (f"{lead} {first}".strip())
+
+
+def _valid_keys(parent: str, leaf: str) -> str:
+    """ "; valid keys of trainer: ..., did you mean epochs?" from the composed fit config."""
+    from mltrain.config import FitConfig, TrainerConfig
+
+    known = {"": list(FitConfig.__dataclass_fields__), "trainer": list(TrainerConfig.__dataclass_fields__)}
+    if parent in known:
+        from mltrain.errors import did_you_mean
+
+        keys = known[parent]
+        return f"; valid keys of {parent or 'the config'}: {', '.join(keys)}{did_you_mean(leaf, keys)}"
+    return f" (see `mltrain fit --cfg job` for the keys of {parent}; `+{parent}.{leaf}=...` adds a new key)"
+
+
+def _fail(message: str, status: int = EXIT_USER_ERROR) -> NoReturn:
+    from rich.console import Console
+    from rich.markup import escape
+
+    Console(file=sys.stderr, highlight=False).print(f"[bold red]error:[/bold red] {escape(message)}")
+    sys.exit(status)
+
+
+def _say(text: str) -> None:
+    print(text)
+
+
+# ---- run directories -------------------------------------------------------------------------------
+
+
+def _install_resolvers() -> None:
+    from omegaconf import OmegaConf
+
+    OmegaConf.register_new_resolver("mltrain_slug", slug, replace=True)
+    OmegaConf.register_new_resolver("mltrain_run_dir", unique_run_dir, replace=True)
+
+
+def slug(overrides: str, limit: int = 80) -> str:
+    """A short, path-safe form of Hydra's ``override_dirname`` (``optimizer=nadam,loss=bce``)."""
+    text = re.sub(r"[^\w=,.+-]+", "-", str(overrides)).strip("-")
+    return text[:limit].rstrip("-,")
+
+
+@functools.cache
+def unique_run_dir(base: str, overrides: str | None = None) -> str:
+    """``<base>/<timestamp>[_<overrides>]``, created now so that no other run can take the same name.
+
+    Two runs started in the same second with the same overrides get ``..._2``, ``..._3``: ``os.mkdir``
+    fails for all but one of them. Cached, so Hydra resolving the key twice gets the same directory.
+    """
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    name = f"{stamp}_{slug(overrides)}" if overrides else stamp
+    Path(base).mkdir(parents=True, exist_ok=True)
+    for n in range(1, 10_000):
+        candidate = Path(base) / (name if n == 1 else f"{name}_{n}")
+        try:
+            candidate.mkdir()
+            return str(candidate)
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"no free run directory under {base}")
+
+
+# ---- tab completion -------------------------------------------------------------------------------
+
+
+def _strip_command_from_completion_line(command: str) -> None:
+    """Completion queries get ``COMP_LINE="mltrain fit optimizer="``; Hydra expects no subcommand."""
+    line = os.environ.get("COMP_LINE")
+    if line and "query=" in " ".join(sys.argv):
+        os.environ["COMP_LINE"] = re.sub(rf"^(\s*\S+)\s+{re.escape(command)}(\s|$)", r"\1\2", line, count=1)
+
+
+def _complete_command_names() -> bool:
+    """Complete the subcommand itself (``mltrain f<TAB>``); ``True`` when that was the query."""
+    line = os.environ.get("COMP_LINE")
+    if not line or not any(a.startswith("query=") for a in sys.argv):
+        return False
+    words = line.split()
+    if (
+        line.endswith(" ")
+        and len(words) == 1
+        or not line.endswith(" ")
+        and len(words) == 2
+        and "=" not in words[1]
+    ):
+        prefix = "" if line.endswith(" ") else words[1]
+        _say(" ".join(c for c in COMMANDS if c.startswith(prefix)))
+        return True
+    words_after = words[1:]
+    if words_after and words_after[0] in COMMANDS:
+        _strip_command_from_completion_line(words_after[0])
+    return False

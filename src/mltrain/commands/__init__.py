@@ -1,0 +1,1 @@
+"""One module per subcommand; each takes a composed config and an output directory."""

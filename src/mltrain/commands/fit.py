@@ -1,0 +1,191 @@
+"""``mltrain fit``: build the components a config names, train, and write the run's files to ``out_dir``.
+
+    mltrain fit optimizer=nadam loss=bce dataset=breast_cancer
+
+Called by ``cli.py`` with the composed config and Hydra's output directory; usable directly as
+``run(cfg, out_dir)`` from Python (tests do).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from mltrain.artifacts.summary import SummaryWriter
+from mltrain.components.datasets import DATASETS, Table
+from mltrain.components.losses import LOSSES, Loss
+from mltrain.components.metrics import MetricSet
+from mltrain.components.models import MODELS
+from mltrain.components.optimizers import OPTIMIZERS
+from mltrain.components.preprocessing import Preprocessor, drop_missing, split_indices
+from mltrain.config import options, validate, validate_config
+from mltrain.errors import ConfigError, DataError
+from mltrain.training.callbacks import ProgressCallback
+from mltrain.training.history import HistoryWriter, atomic_write_json
+from mltrain.training.trainer import Split, Trainer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Prepared:
+    """Encoded data on the device, and what the model and metrics need to know about it."""
+
+    train: Split
+    val: Split | None
+    preprocessor: Preprocessor
+    n_classes: int
+    input_shape: tuple[int, ...] | None
+
+
+def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
+    """Fit the model ``cfg`` describes; write history, summary and config to ``out_dir``.
+
+    Returns:
+        The final ``summary.json`` content (``status`` says how the run ended).
+
+    Raises:
+        ConfigError, DataError: a user error, found before any training.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    device = setup_runtime(cfg)
+    table = setup_data(cfg)
+    loss: Loss = LOSSES.get(cfg.loss.name)(**options(cfg.loss))
+    data = prepare(table, loss, cfg, device)
+    model = setup_model(cfg, data, loss).to(device)
+    optimizer = OPTIMIZERS.get(cfg.optimizer.name)(model.parameters(), **options(cfg.optimizer))
+    metrics = MetricSet(options(cfg.metric), loss, data.n_classes, target_scale(data.preprocessor))
+
+    OmegaConf.save(cfg, out_dir / "config.yaml", resolve=True)
+    atomic_write_json(out_dir / "preprocessing.json", data.preprocessor.to_dict())
+    monitor = "val_loss" if data.val is not None else "loss"
+    summary = SummaryWriter(out_dir / "summary.json", monitor, describe_run(cfg, data, model, device))
+    params = {"epochs": cfg.trainer.epochs, "batch_size": cfg.trainer.batch_size, "samples": len(data.train)}
+    trainer = Trainer(
+        model, optimizer, loss, metrics,
+        epochs=cfg.trainer.epochs,
+        batch_size=cfg.trainer.batch_size,
+        eval_batch_size=cfg.trainer.eval_batch_size,
+        callbacks=[ProgressCallback(), HistoryWriter(out_dir, params), summary],
+        generator=torch.Generator().manual_seed(cfg.seed),
+        limit_train_batches=cfg.trainer.limit_train_batches,
+        limit_val_batches=cfg.trainer.limit_val_batches,
+    )  # fmt: skip
+    params["steps"] = trainer._n_batches(
+        len(data.train), cfg.trainer.batch_size, cfg.trainer.limit_train_batches
+    )
+    log.info(
+        "%s: %d train / %d val rows, %d features%s; model %s (%s parameters) on %s; run dir %s",
+        table.name, len(data.train), len(data.val) if data.val else 0, data.preprocessor.n_features,
+        f", {data.n_classes} classes" if data.n_classes else "", cfg.model.name,
+        f"{sum(p.numel() for p in model.parameters()):,}", device, out_dir,
+    )  # fmt: skip
+    trainer.fit(data.train, data.val)
+    _log_outcome(summary.summary, out_dir)
+    return summary.summary
+
+
+def setup_runtime(cfg: DictConfig) -> torch.device:
+    """Seed every random source, set torch's threads, and pick the device."""
+    problems = validate_config(cfg)
+    if problems:
+        raise ConfigError(problems)
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed % 2**32)
+    torch.manual_seed(cfg.seed)
+    if cfg.trainer.num_threads:
+        torch.set_num_threads(cfg.trainer.num_threads)
+    return resolve_device(cfg.trainer.device)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` is CUDA when present, else the CPU; asking for an absent CUDA device is a user error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"trainer.device={name} but torch sees no CUDA device; use trainer.device=cpu or auto"
+        )
+    try:
+        return torch.device(name)
+    except RuntimeError as e:
+        raise ConfigError(f"trainer.device={name} is not a device torch knows: {e}") from e
+
+
+def setup_data(cfg: DictConfig) -> Table:
+    """Load the raw table and validate the whole config against it (one error listing every problem)."""
+    try:
+        table = DATASETS.get(cfg.dataset.name)(**options(cfg.dataset))
+    except DataError as e:
+        raise ConfigError([str(e)]) from e
+    validate(cfg, table)
+    return table
+
+
+def prepare(table: Table, loss: Loss, cfg: DictConfig, device: torch.device) -> Prepared:
+    """Split the rows, fit the preprocessing on the training rows, move tensors to the device."""
+    table = drop_missing(table)
+    n = len(table.frame)
+    labels = table.frame[table.target].astype(str).to_numpy() if loss.is_classifier else None
+    if cfg.validation.name == "split":
+        train_rows, val_rows = split_indices(n, cfg.validation.fraction, cfg.seed, labels)
+    else:
+        train_rows, val_rows = np.arange(n), np.arange(0)
+    if len(train_rows) == 0:
+        raise ConfigError(f"validation.fraction={cfg.validation.fraction} leaves no training rows of {n}")
+    pre = Preprocessor.fit(table, train_rows, loss.is_classifier)
+    x = torch.from_numpy(pre.transform(table.frame)).to(device)
+    y = loss.encode_targets(torch.from_numpy(pre.encode_target(table.frame[table.target]))).to(device)
+    val = Split(x[val_rows], y[val_rows]) if len(val_rows) else None
+    n_classes = len(pre.classes) if pre.classes is not None else 0
+    return Prepared(Split(x[train_rows], y[train_rows]), val, pre, n_classes, table.input_shape)
+
+
+def setup_model(cfg: DictConfig, data: Prepared, loss: Loss) -> nn.Module:
+    """Build the configured model with the head the loss needs."""
+    return MODELS.get(cfg.model.name)(
+        in_features=data.preprocessor.n_features,
+        out_features=loss.out_features(data.n_classes),
+        input_shape=data.input_shape,
+        **options(cfg.model),
+    )
+
+
+def target_scale(pre: Preprocessor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Regression targets are standardised for training; metrics undo it to report real units."""
+    if pre.target_mean is None:
+        return None
+    return torch.tensor(pre.target_mean), torch.tensor(pre.target_scale)
+
+
+def describe_run(cfg: DictConfig, data: Prepared, model: nn.Module, device: torch.device) -> dict[str, Any]:
+    """The fixed facts of a run that ``summary.json`` records."""
+    return {
+        "seed": cfg.seed,
+        "device": str(device),
+        "choices": {g: cfg[g].name for g in ("optimizer", "loss", "dataset", "model", "validation")},
+        "metrics": list(cfg.metric),
+        "data": {
+            "train_rows": len(data.train),
+            "val_rows": len(data.val) if data.val is not None else 0,
+            "features": data.preprocessor.n_features,
+            "classes": data.preprocessor.classes,
+        },
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+
+
+def _log_outcome(summary: dict[str, Any], out_dir: Path) -> None:
+    best = summary.get("best") or {}
+    shown = "  ".join(f"{k} {v:.4f}" for k, v in best.items() if k not in ("epoch", "lr", "time_s"))
+    log.info("%s: best epoch %s  %s  (%.1fs) -> %s", summary["status"], summary["best_epoch"], shown,
+             summary["wall_time_s"], out_dir)  # fmt: skip

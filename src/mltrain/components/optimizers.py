@@ -1,0 +1,131 @@
+"""Optimizers by the names users type: ``optimizer=nadam optimizer.lr=3e-3``.
+
+Each builder takes the model's parameters and exactly the keys of ``conf/optimizer/<name>.yaml``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import Tensor
+from torch.optim import Optimizer
+
+from mltrain.components.registry import Registry
+
+OPTIMIZERS: Registry = Registry("optimizer")
+
+
+@OPTIMIZERS.register("adam")
+def adam(
+    params: Iterable[Tensor],
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    betas: list[float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    amsgrad: bool = False,
+) -> Optimizer:
+    return torch.optim.Adam(
+        params, lr=lr, weight_decay=weight_decay, betas=tuple(betas), eps=eps, amsgrad=amsgrad
+    )
+
+
+@OPTIMIZERS.register("adamw")
+def adamw(
+    params: Iterable[Tensor],
+    lr: float = 1e-3,
+    weight_decay: float = 0.01,
+    betas: list[float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    amsgrad: bool = False,
+) -> Optimizer:
+    return torch.optim.AdamW(
+        params, lr=lr, weight_decay=weight_decay, betas=tuple(betas), eps=eps, amsgrad=amsgrad
+    )
+
+
+@OPTIMIZERS.register("sgd")
+def sgd(
+    params: Iterable[Tensor],
+    lr: float = 1e-2,
+    momentum: float = 0.0,
+    nesterov: bool = False,
+    weight_decay: float = 0.0,
+    dampening: float = 0.0,
+) -> Optimizer:
+    return torch.optim.SGD(
+        params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, dampening=dampening
+    )
+
+
+@OPTIMIZERS.register("rmsprop")
+def rmsprop(
+    params: Iterable[Tensor],
+    lr: float = 1e-3,
+    alpha: float = 0.9,
+    momentum: float = 0.0,
+    weight_decay: float = 0.0,
+    eps: float = 1e-7,
+    centered: bool = False,
+) -> Optimizer:
+    return torch.optim.RMSprop(
+        params, lr=lr, alpha=alpha, momentum=momentum, weight_decay=weight_decay, eps=eps, centered=centered
+    )
+
+
+@OPTIMIZERS.register("nadam")
+def nadam(
+    params: Iterable[Tensor],
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    betas: list[float] = (0.9, 0.999),
+    eps: float = 1e-7,
+    momentum_decay: float = 4e-3,
+) -> Optimizer:
+    return torch.optim.NAdam(
+        params, lr=lr, weight_decay=weight_decay, betas=tuple(betas), eps=eps, momentum_decay=momentum_decay
+    )
+
+
+@OPTIMIZERS.register("adagrad")
+def adagrad(
+    params: Iterable[Tensor],
+    lr: float = 1e-2,
+    weight_decay: float = 0.0,
+    initial_accumulator_value: float = 0.1,
+    eps: float = 1e-7,
+) -> Optimizer:
+    return torch.optim.Adagrad(
+        params, lr=lr, weight_decay=weight_decay, initial_accumulator_value=initial_accumulator_value, eps=eps
+    )
+
+
+@OPTIMIZERS.register("adamax")
+def adamax(
+    params: Iterable[Tensor],
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    betas: list[float] = (0.9, 0.999),
+    eps: float = 1e-7,
+) -> Optimizer:
+    return torch.optim.Adamax(params, lr=lr, weight_decay=weight_decay, betas=tuple(betas), eps=eps)
+
+
+def check_optimizer(name: str, kwargs: dict) -> list[str]:
+    """Range problems the optimizer would only raise at construction, phrased with config keys."""
+    problems = []
+    if kwargs.get("lr", 1.0) <= 0:
+        problems.append(f"optimizer.lr must be > 0, got {kwargs['lr']}")
+    if kwargs.get("weight_decay", 0.0) < 0:
+        problems.append(f"optimizer.weight_decay must be >= 0, got {kwargs['weight_decay']}")
+    if not 0 <= kwargs.get("momentum", 0.0) < 1:
+        problems.append(f"optimizer.momentum must be in [0, 1), got {kwargs['momentum']}")
+    if kwargs.get("nesterov") and (kwargs.get("momentum", 0.0) <= 0 or kwargs.get("dampening", 0.0) != 0):
+        problems.append(
+            f"optimizer.nesterov=true needs optimizer.momentum > 0 and optimizer.dampening=0, "
+            f"got momentum={kwargs.get('momentum')}, dampening={kwargs.get('dampening')}"
+        )
+    betas = kwargs.get("betas", (0.9, 0.999))
+    if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
+        problems.append(f"optimizer.betas must be two numbers in [0, 1), got {list(betas)}")
+    return problems

@@ -1,0 +1,165 @@
+"""Config schemas and the one validation step that collects every problem before training starts.
+
+The schemas are registered in Hydra's ConfigStore as ``fit_schema`` (the first entry of ``conf/fit.yaml``'s
+defaults list), so a typo'd or mistyped key such as ``trainer.epocs=3`` or ``trainer.epochs=abc`` fails at
+composition. Group nodes whose keys depend on the choice (optimizer, loss, model, dataset) are checked
+against their builder's signature by :func:`validate`, which also checks everything that depends on the
+data: ``loss=bce`` on a 10-class target, ``metric=[mae]`` on labels, a feature column that does not exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from mltrain.components.datasets import CLASSES, CONTINUOUS, DATASETS, Table, check_synthetic
+from mltrain.components.losses import BINARY, LOSSES, MULTICLASS, REGRESSION, SUGGESTED
+from mltrain.components.metrics import check_metrics
+from mltrain.components.models import MODELS, SUPPLIED, check_model
+from mltrain.components.optimizers import OPTIMIZERS, check_optimizer
+from mltrain.components.preprocessing import describe_target, missing_counts
+from mltrain.errors import ConfigError, choice_problem
+
+VALIDATIONS = ("split", "none")
+MISSING_POLICIES = ("error", "drop", "impute")
+
+
+@dataclass
+class TrainerConfig:
+    epochs: int = 20
+    batch_size: int = 64
+    eval_batch_size: int = 1024
+    device: str = "auto"
+    num_threads: int | None = None
+    limit_train_batches: int | None = None
+    limit_val_batches: int | None = None
+
+
+@dataclass
+class FitConfig:
+    seed: int = 0
+    optimizer: Any = MISSING
+    loss: Any = MISSING
+    metric: Any = field(default_factory=dict)
+    dataset: Any = MISSING
+    model: Any = MISSING
+    validation: Any = MISSING
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    debug: Any = None
+
+
+def register_schemas() -> None:
+    """Put the schemas in Hydra's ConfigStore (called by ``cli.py`` before composing)."""
+    ConfigStore.instance().store(name="fit_schema", node=FitConfig)
+
+
+def options(node: DictConfig | dict) -> dict[str, Any]:
+    """A group node's keys other than ``name``, as plain Python values."""
+    plain = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
+    return {k: v for k, v in plain.items() if k != "name"}
+
+
+def validate_config(cfg: DictConfig) -> list[str]:
+    """Problems visible from the config alone (ranges, unknown keys, choices)."""
+    problems: list[str] = []
+    t = cfg.trainer
+    if t.epochs < 0:
+        problems.append(f"trainer.epochs must be >= 0, got {t.epochs}")
+    for key in ("batch_size", "eval_batch_size"):
+        if t[key] < 1:
+            problems.append(f"trainer.{key} must be >= 1, got {t[key]}")
+    for key in ("num_threads", "limit_train_batches", "limit_val_batches"):
+        if t[key] is not None and t[key] < 1:
+            problems.append(f"trainer.{key} must be >= 1 or null, got {t[key]}")
+    if t.device not in ("auto", "cpu", "mps") and not str(t.device).startswith("cuda"):
+        problems.append(choice_problem("trainer.device", t.device, ["auto", "cpu", "cuda", "cuda:N"]))
+
+    for registry, node, skip, check in (
+        (OPTIMIZERS, cfg.optimizer, ("params",), check_optimizer),
+        (LOSSES, cfg.loss, (), None),
+        (MODELS, cfg.model, SUPPLIED, None),
+        (DATASETS, cfg.dataset, (), None),
+    ):
+        found = registry.check(node.name, options(node), skip)
+        problems += found
+        if not found and check is not None:
+            problems += check(node.name, options(node))
+    if not problems and cfg.dataset.name == "synthetic":
+        problems += check_synthetic(options(cfg.dataset))
+    if cfg.dataset.name == "csv" and cfg.dataset.get("missing") not in MISSING_POLICIES:
+        problems.append(choice_problem("dataset.missing", cfg.dataset.missing, MISSING_POLICIES))
+
+    v = cfg.validation
+    if v.name not in VALIDATIONS:
+        problems.append(choice_problem("validation", v.name, VALIDATIONS))
+    elif v.name == "split" and not 0 < v.fraction < 1:
+        problems.append(f"validation.fraction must be between 0 and 1 (exclusive), got {v.fraction}")
+    return problems
+
+
+def validate(cfg: DictConfig, data: Table) -> None:
+    """Check the config against itself and against the data; raise one ``ConfigError`` listing all.
+
+    Args:
+        cfg: the composed ``fit`` config.
+        data: the loaded, not yet encoded, dataset.
+
+    Raises:
+        ConfigError: with every problem found, each naming the key, the bad value and what to use.
+    """
+    problems = validate_config(cfg)
+    columns = list(data.frame.columns)
+    absent = [c for c in [data.target, *data.features] if c not in columns]
+    for column in absent:
+        key = "dataset.target" if column == data.target else "dataset.features"
+        problems.append(
+            f"{key}: column {column!r} is not in {data.name}; columns: {', '.join(map(str, columns[:20]))}"
+        )
+    if absent:
+        raise ConfigError(problems)
+    if data.target in data.features:
+        problems.append(f"dataset.features includes the target column {data.target!r}")
+    missing = missing_counts(data)
+    if missing and data.missing == "error":
+        counts = ", ".join(f"{c!r} ({n} rows)" for c, n in missing.items())
+        problems.append(
+            f"{data.name} has missing values in {counts}; set dataset.missing=drop or dataset.missing=impute"
+        )
+    if cfg.loss.name in LOSSES and not problems:
+        task = LOSSES.get(cfg.loss.name)(**options(cfg.loss)).task
+        problems += _loss_fits_target(cfg.loss.name, task, data)
+        if not problems:
+            problems += check_metrics(options(cfg.metric), task, describe_target(data).n_classes)
+    if not problems:
+        problems += check_model(cfg.model.name, options(cfg.model), data.input_shape)
+    if problems:
+        raise ConfigError(problems)
+
+
+def _loss_fits_target(name: str, task: str, data: Table) -> list[str]:
+    target = describe_target(data)
+    column = f"column {data.target!r} of {data.name}" if data.target_kind is None else data.name
+    if task == REGRESSION and target.kind == CLASSES:
+        what = (
+            f"holds labels ({target.example}, ...)"
+            if not target.is_numeric
+            else f"has {target.n_classes} classes"
+        )
+        suggestion = SUGGESTED[BINARY if target.n_classes == 2 else MULTICLASS]
+        return [f"loss={name} needs a numeric regression target, {column} {what}; use loss={suggestion}"]
+    if task != REGRESSION and target.kind == CONTINUOUS:
+        return [
+            f"loss={name} needs class labels, {column} is continuous ({target.n_classes} distinct values); "
+            f"use loss={SUGGESTED[REGRESSION]}"
+        ]
+    if task == BINARY and target.n_classes != 2:
+        return [
+            f"loss={name} needs a binary target, {column} has {target.n_classes} classes; "
+            f"use loss={SUGGESTED[MULTICLASS]}"
+        ]
+    if task != REGRESSION and target.n_classes < 2:
+        return [f"loss={name} needs at least 2 classes, {column} has {target.n_classes}"]
+    return []

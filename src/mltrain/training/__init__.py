@@ -1,0 +1,1 @@
+"""The training loop: plain PyTorch, no Hydra, no files (callbacks write those)."""
