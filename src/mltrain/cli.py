@@ -14,6 +14,7 @@ import datetime
 import functools
 import os
 import re
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -76,9 +77,14 @@ def _run_task(command: str, cfg: Any) -> Any:
 
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    from mltrain.errors import UserError
+
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         summary = fit.run(cfg, out_dir)
+    except UserError as e:  # handled here, before Hydra logs "Error executing job"
+        _remove_if_unused(out_dir)
+        _fail(str(e))
     except KeyboardInterrupt:
         _fail(f"interrupted; the epochs before it are saved in {out_dir}", status=_interrupt_status)
     if summary["status"] == "diverged" and not multirun:
@@ -119,10 +125,9 @@ def _user_message(error: BaseException) -> str | None:
 
     if isinstance(error, UserError):
         return str(error)
-    if isinstance(error, MissingConfigException) and error.options is not None:
-        group = (error.missing_cfg_file or "").rsplit("/", 1)[0] or "config"
-        value = (error.missing_cfg_file or "").rsplit("/", 1)[-1]
-        choices = sorted(error.options)
+    if isinstance(error, MissingConfigException) and "/" in (error.missing_cfg_file or ""):
+        group, _, value = error.missing_cfg_file.rpartition("/")
+        choices = error.options or group_choices(group)
         return f"{group}={value} is not a choice; valid: {', '.join(choices)}{did_you_mean(value, choices)}"
     cause = error.__cause__ if isinstance(error.__cause__, OmegaConfBaseException) else error
     if isinstance(cause, MissingMandatoryValue):
@@ -139,7 +144,7 @@ def _omegaconf_message(error: Any, context: str) -> str:
     """``trainer.epochs=abc: Value 'abc' could not be converted to Integer`` from OmegaConf's report."""
     first = str(error).splitlines()[0].strip()
     key = getattr(error, "full_key", None)
-    if "not in struct" in first or type(error).__name__ == "ConfigKeyError":
+    if type(error).__name__ in ("ConfigKeyError", "ConfigAttributeError") and key:
         bad = key or first
         parent, _, leaf = str(bad).rpartition(".")
         return f"{bad} is not a config key{_valid_keys(parent, leaf)}"
@@ -160,11 +165,22 @@ def _valid_keys(parent: str, leaf: str) -> str:
     return f" (see `mltrain fit --cfg job` for the keys of {parent}; `+{parent}.{leaf}=...` adds a new key)"
 
 
+def group_choices(group: str) -> list[str]:
+    """The choices of a config group: the YAML file stems in ``mltrain.conf/<group>``."""
+    from importlib.resources import files
+
+    folder = files("mltrain.conf").joinpath(group)
+    return (
+        sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml")) if folder.is_dir() else []
+    )
+
+
 def _fail(message: str, status: int = EXIT_USER_ERROR) -> NoReturn:
     from rich.console import Console
     from rich.markup import escape
 
-    Console(file=sys.stderr, highlight=False).print(f"[bold red]error:[/bold red] {escape(message)}")
+    console = Console(file=sys.stderr, highlight=False, soft_wrap=True)
+    console.print(f"[bold red]error:[/bold red] {escape(message)}")
     sys.exit(status)
 
 
@@ -178,34 +194,56 @@ def _say(text: str) -> None:
 def _install_resolvers() -> None:
     from omegaconf import OmegaConf
 
-    OmegaConf.register_new_resolver("mltrain_slug", slug, replace=True)
-    OmegaConf.register_new_resolver("mltrain_run_dir", unique_run_dir, replace=True)
+    def names(items: Any) -> tuple[str, ...]:  # resolvers get a ListConfig; the cache needs a tuple
+        return tuple(str(i) for i in items or ())
+
+    OmegaConf.register_new_resolver("mltrain_slug", lambda items: slug(names(items)), replace=True)
+    OmegaConf.register_new_resolver(
+        "mltrain_run_dir", lambda base, items=(): unique_run_dir(base, names(items)), replace=True
+    )
 
 
-def slug(overrides: str, limit: int = 80) -> str:
-    """A short, path-safe form of Hydra's ``override_dirname`` (``optimizer=nadam,loss=bce``)."""
-    text = re.sub(r"[^\w=,.+-]+", "-", str(overrides)).strip("-")
-    return text[:limit].rstrip("-,")
+def slug(overrides: tuple[str, ...], limit: int = 60) -> str:
+    """A short, path-safe name from a job's overrides: ``optimizer=nadam,lr=0.01,path=data.csv``.
+
+    Keys keep their last part (``optimizer.lr`` -> ``lr``), paths their file name.
+    """
+    parts = []
+    for item in overrides:
+        key, _, value = item.lstrip("+~").partition("=")
+        parts.append(f"{key.rsplit('.', 1)[-1]}={value.rstrip('/').rsplit('/', 1)[-1]}")
+    text = re.sub(r"[^\w=,.+-]+", "-", ",".join(parts)).strip("-")
+    return text[:limit].rstrip("-,=")
+
+
+_created: list[Path] = []  # run directories unique_run_dir made in this process
 
 
 @functools.cache
-def unique_run_dir(base: str, overrides: str | None = None) -> str:
+def unique_run_dir(base: str, overrides: tuple[str, ...] = ()) -> str:
     """``<base>/<timestamp>[_<overrides>]``, created now so that no other run can take the same name.
 
     Two runs started in the same second with the same overrides get ``..._2``, ``..._3``: ``os.mkdir``
     fails for all but one of them. Cached, so Hydra resolving the key twice gets the same directory.
     """
     stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-    name = f"{stamp}_{slug(overrides)}" if overrides else stamp
+    name = "_".join(filter(None, [stamp, slug(overrides)]))
     Path(base).mkdir(parents=True, exist_ok=True)
     for n in range(1, 10_000):
         candidate = Path(base) / (name if n == 1 else f"{name}_{n}")
         try:
             candidate.mkdir()
-            return str(candidate)
         except FileExistsError:
             continue
+        _created.append(candidate.resolve())
+        return str(candidate)
     raise RuntimeError(f"no free run directory under {base}")
+
+
+def _remove_if_unused(out_dir: Path) -> None:
+    """Delete a run directory this process made when the run was refused before writing its files."""
+    if out_dir.resolve() in _created and all(p.name in (".hydra", "fit.log") for p in out_dir.iterdir()):
+        shutil.rmtree(out_dir, ignore_errors=True)
 
 
 # ---- tab completion -------------------------------------------------------------------------------

@@ -64,7 +64,12 @@ def options(node: DictConfig | dict) -> dict[str, Any]:
 
 def validate_config(cfg: DictConfig) -> list[str]:
     """Problems visible from the config alone (ranges, unknown keys, choices)."""
-    problems: list[str] = []
+    problems = [
+        f"{key} is required; set it on the command line, e.g. {key}=..."
+        for key in sorted(OmegaConf.missing_keys(cfg))
+    ]
+    if problems:
+        return problems  # builders cannot be checked with required keys unset
     t = cfg.trainer
     if t.epochs < 0:
         problems.append(f"trainer.epochs must be >= 0, got {t.epochs}")
@@ -100,26 +105,33 @@ def validate_config(cfg: DictConfig) -> list[str]:
     return problems
 
 
-def validate(cfg: DictConfig, data: Table) -> None:
+def validate(cfg: DictConfig, data: Table | None, problems: list[str] | None = None) -> None:
     """Check the config against itself and against the data; raise one ``ConfigError`` listing all.
 
     Args:
         cfg: the composed ``fit`` config.
-        data: the loaded, not yet encoded, dataset.
+        data: the loaded, not yet encoded, dataset; ``None`` when it could not be loaded.
+        problems: problems found already (a dataset that failed to load), reported with the rest.
 
     Raises:
         ConfigError: with every problem found, each naming the key, the bad value and what to use.
     """
-    problems = validate_config(cfg)
-    columns = list(data.frame.columns)
-    absent = [c for c in [data.target, *data.features] if c not in columns]
-    for column in absent:
-        key = "dataset.target" if column == data.target else "dataset.features"
-        problems.append(
-            f"{key}: column {column!r} is not in {data.name}; columns: {', '.join(map(str, columns[:20]))}"
-        )
-    if absent:
+    problems = list(problems or []) + validate_config(cfg)
+    if data is not None:
+        problems += _data_problems(cfg, data)
+    if problems:
         raise ConfigError(problems)
+
+
+def _data_problems(cfg: DictConfig, data: Table) -> list[str]:
+    """Columns, missing values, and whether the loss, metrics and model fit the target and features."""
+    problems = []
+    columns = list(data.frame.columns)
+    for column in [data.target, *data.features]:
+        if column not in columns:
+            key = "dataset.target" if column == data.target else "dataset.features"
+            shown = ", ".join(map(str, columns[:20])) + (", ..." if len(columns) > 20 else "")
+            problems.append(f"{key}: column {column!r} is not in {data.name}; columns: {shown}")
     if data.target in data.features:
         problems.append(f"dataset.features includes the target column {data.target!r}")
     missing = missing_counts(data)
@@ -128,15 +140,15 @@ def validate(cfg: DictConfig, data: Table) -> None:
         problems.append(
             f"{data.name} has missing values in {counts}; set dataset.missing=drop or dataset.missing=impute"
         )
-    if cfg.loss.name in LOSSES and not problems:
+    if data.target in columns and not LOSSES.check(cfg.loss.name, options(cfg.loss)):
         task = LOSSES.get(cfg.loss.name)(**options(cfg.loss)).task
-        problems += _loss_fits_target(cfg.loss.name, task, data)
-        if not problems:
+        loss_problems = _loss_fits_target(cfg.loss.name, task, data)
+        problems += loss_problems
+        if not loss_problems:
             problems += check_metrics(options(cfg.metric), task, describe_target(data).n_classes)
-    if not problems:
+    if not MODELS.check(cfg.model.name, options(cfg.model), SUPPLIED):
         problems += check_model(cfg.model.name, options(cfg.model), data.input_shape)
-    if problems:
-        raise ConfigError(problems)
+    return problems
 
 
 def _loss_fits_target(name: str, task: str, data: Table) -> list[str]:

@@ -26,7 +26,7 @@ from mltrain.components.metrics import MetricSet
 from mltrain.components.models import MODELS
 from mltrain.components.optimizers import OPTIMIZERS
 from mltrain.components.preprocessing import Preprocessor, drop_missing, split_indices
-from mltrain.config import options, validate, validate_config
+from mltrain.config import options, validate
 from mltrain.errors import ConfigError, DataError
 from mltrain.training.callbacks import ProgressCallback
 from mltrain.training.history import HistoryWriter, atomic_write_json
@@ -57,8 +57,8 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    device = setup_runtime(cfg)
     table = setup_data(cfg)
+    device = setup_runtime(cfg)
     loss: Loss = LOSSES.get(cfg.loss.name)(**options(cfg.loss))
     data = prepare(table, loss, cfg, device)
     model = setup_model(cfg, data, loss).to(device)
@@ -96,9 +96,6 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
 
 def setup_runtime(cfg: DictConfig) -> torch.device:
     """Seed every random source, set torch's threads, and pick the device."""
-    problems = validate_config(cfg)
-    if problems:
-        raise ConfigError(problems)
     random.seed(cfg.seed)
     np.random.seed(cfg.seed % 2**32)
     torch.manual_seed(cfg.seed)
@@ -123,11 +120,16 @@ def resolve_device(name: str) -> torch.device:
 
 def setup_data(cfg: DictConfig) -> Table:
     """Load the raw table and validate the whole config against it (one error listing every problem)."""
-    try:
-        table = DATASETS.get(cfg.dataset.name)(**options(cfg.dataset))
-    except DataError as e:
-        raise ConfigError([str(e)]) from e
-    validate(cfg, table)
+    table, problems = None, []
+    loadable = not OmegaConf.missing_keys(cfg.dataset) and not DATASETS.check(
+        cfg.dataset.name, options(cfg.dataset)
+    )
+    if loadable:
+        try:
+            table = DATASETS.get(cfg.dataset.name)(**options(cfg.dataset))
+        except DataError as e:
+            problems.append(str(e))
+    validate(cfg, table, problems)
     return table
 
 

@@ -177,9 +177,10 @@ def check_metrics(config: Mapping[str, Mapping[str, Any]], task: str, n_classes:
                 f"use metric=[{','.join(regression_names)}]"
             )
         elif task != REGRESSION and kind == REGRESSION_ONLY:
+            usable = [n for n in classifier_names if KIND[n] != BINARY_ONLY or n_classes == 2]
             problems.append(
                 f"metric={name} is for regression, but the target has {n_classes} classes; "
-                f"use metric=[{','.join(classifier_names[:3])}]"
+                f"use metric=[{','.join(usable)}]"
             )
         elif kind == BINARY_ONLY and n_classes != 2:
             problems.append(f"metric={name} needs a binary target, but the target has {n_classes} classes")

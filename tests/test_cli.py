@@ -1,0 +1,163 @@
+"""The installed command, run as a user runs it: ``python -m mltrain fit ...`` in a subprocess.
+
+Asserts on the files a run writes and, for bad input, on the exit status and the one-line message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+KERAS_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "time_s"]
+
+
+def mltrain(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run ``python -m mltrain <args>`` in ``cwd`` with output captured (so not a terminal)."""
+    full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "mltrain", *args], cwd=cwd, env=full_env, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+
+
+def write_penguins(path: Path, rows: int = 300, missing: bool = False) -> Path:
+    """A CSV the package never ships: string labels, a categorical column, numeric columns."""
+    rng = np.random.default_rng(3)
+    species = rng.choice(["Adelie", "Chinstrap", "Gentoo"], rows)
+    centre = {"Adelie": (38.8, 18.3, 190.0), "Chinstrap": (48.8, 18.4, 196.0), "Gentoo": (47.5, 15.0, 217.0)}
+    values = np.array([centre[s] for s in species]) + rng.normal(0, [2.0, 0.8, 5.0], (rows, 3))
+    frame = pd.DataFrame(values, columns=["bill_length", "bill_depth", "flipper_length"])
+    frame.insert(
+        0, "island", np.where(species == "Gentoo", "Biscoe", rng.choice(["Dream", "Torgersen"], rows))
+    )
+    frame["species"] = species
+    if missing:
+        frame.loc[[3, 10, 11], "bill_depth"] = np.nan
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_default_fit_reaches_095_and_writes_every_file(tmp_path: Path) -> None:
+    result = mltrain("fit", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    run = tmp_path / "run"
+    for name in ("config.yaml", "history.csv", "history.json", "summary.json", "preprocessing.json"):
+        assert (run / name).is_file(), name
+    assert (run / ".hydra" / "overrides.yaml").is_file()
+    history = pd.read_csv(run / "history.csv")
+    assert list(history.columns) == KERAS_COLUMNS
+    assert list(history.epoch) == list(range(1, 21))
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "completed"
+    assert summary["best"]["val_accuracy"] >= 0.95
+    assert summary["best_epoch"] == int(history.loc[history.val_loss.idxmin(), "epoch"])
+    assert summary["versions"]["torch"]
+    keras = json.loads((run / "history.json").read_text())
+    assert keras["epoch"] == list(range(1, 21)) and keras["history"]["val_loss"] == list(history.val_loss)
+    assert "epoch 20/20" in result.stdout and "\x1b[" not in result.stdout  # plain lines when not a TTY
+
+
+def test_smoke_run_writes_every_file_with_one_short_epoch(tmp_path: Path) -> None:
+    result = mltrain("fit", "debug=smoke", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (run,) = (tmp_path / "runs" / "fit").iterdir()
+    assert run.name.endswith("_debug=smoke")
+    history = pd.read_csv(run / "history.csv")
+    assert len(history) == 1
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["epochs"] == 1
+
+
+def test_csv_with_string_labels_and_a_categorical_column(tmp_path: Path) -> None:
+    data = write_penguins(tmp_path / "penguins.csv")
+    result = mltrain(
+        "fit", "dataset=csv", f"dataset.path={data}", "dataset.target=species",
+        "loss=sparse_categorical_crossentropy", "metric=[accuracy,f1]", "trainer.epochs=15",
+        f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["data"]["classes"] == ["Adelie", "Chinstrap", "Gentoo"]
+    assert summary["best"]["val_accuracy"] > 0.9
+    state = json.loads((tmp_path / "run" / "preprocessing.json").read_text())
+    assert state["categories"] == {"island": ["Biscoe", "Dream", "Torgersen"]}
+    assert summary["data"]["features"] == 3 + 3  # three numeric columns, three one-hot island columns
+
+
+BAD_INPUTS = [
+    (["optimizer=adamm"], ["optimizer=adamm", "adagrad, adam", "did you mean adam"]),
+    (["trainer.epocs=3"], ["trainer.epocs", "did you mean epochs"]),
+    (["trainer.epochs=abc"], ["trainer.epochs", "abc"]),
+    (
+        ["loss=bce"],
+        ["loss=bce needs a binary target", "10 classes", "use loss=sparse_categorical_crossentropy"],
+    ),
+    (["metric=[mae]"], ["metric=mae", "use metric=[accuracy"]),
+    (["metric=[accurracy]"], ["metric=accurracy", "did you mean accuracy"]),
+    (["dataset=csv"], ["dataset.path is required", "dataset.target is required"]),
+    (["dataset=csv", "dataset.path=nope.csv", "dataset.target=y"], ["dataset.path=nope.csv", "no such file"]),
+    (
+        ["trainer.batch_size=0", "trainer.epochs=-1", "model.hidden=[0]", "loss=bce"],
+        ["4 problems", "trainer.batch_size", "trainer.epochs", "model.hidden=[0]", "loss=bce"],
+    ),
+    (["model=cnn", "dataset=iris"], ["model=cnn needs image-shaped data"]),
+    (["trainer.device=tpu"], ["trainer.device=tpu is not valid", "auto, cpu, cuda"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"), BAD_INPUTS, ids=lambda v: " ".join(v) if isinstance(v, list) else ""
+)
+def test_bad_input_exits_2_with_one_clear_message(
+    tmp_path: Path, args: list[str], expected: list[str]
+) -> None:
+    result = mltrain("fit", *args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and "Error executing job" not in result.stderr
+    assert result.stderr.startswith("error: ")
+    for text in expected:
+        assert text in result.stderr
+    assert not (tmp_path / "runs" / "fit").exists() or not any((tmp_path / "runs" / "fit").iterdir())
+
+
+def test_missing_values_are_named_with_counts(tmp_path: Path) -> None:
+    data = write_penguins(tmp_path / "p.csv", missing=True)
+    args = ("fit", "dataset=csv", f"dataset.path={data}", "dataset.target=species")
+    result = mltrain(*args, "dataset.features=[island,bill_depth,flipperlength]", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "'bill_depth' (3 rows)" in result.stderr and "dataset.missing=drop" in result.stderr
+    assert "column 'flipperlength' is not in p.csv" in result.stderr  # reported in the same message
+
+
+def test_diverging_run_keeps_history_and_exits_3(tmp_path: Path) -> None:
+    args = ("optimizer=sgd", "optimizer.lr=1e12", "trainer.epochs=5", f"hydra.run.dir={tmp_path / 'run'}")
+    result = mltrain("fit", *args, cwd=tmp_path)
+    assert result.returncode == 3, result.stderr
+    assert "diverged" in result.stderr and "Traceback" not in result.stderr
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["status"] == "diverged" and "epoch 1, batch" in summary["message"]
+    assert len(pd.read_csv(tmp_path / "run" / "history.csv")) == 1
+
+
+def test_dispatcher_help_version_and_unknown_command(tmp_path: Path) -> None:
+    assert mltrain("--help", cwd=tmp_path).returncode == 0
+    unknown = mltrain("fitt", cwd=tmp_path)
+    assert unknown.returncode == 2 and "did you mean fit" in unknown.stderr
+    groups = mltrain("fit", "--help", cwd=tmp_path)
+    assert groups.returncode == 0 and "optimizer: adagrad, adam" in groups.stdout
+
+
+def test_tab_completion_through_the_subcommand(tmp_path: Path) -> None:
+    env = {"COMP_LINE": "mltrain fit optimizer=", "COMP_POINT": "22"}
+    result = mltrain("-sc", "query=bash", cwd=tmp_path, env=env)
+    assert "optimizer=nadam" in result.stdout.split()
+    assert mltrain("-sc", "query=bash", cwd=tmp_path, env={"COMP_LINE": "mltrain f"}).stdout.split() == [
+        "fit"
+    ]
