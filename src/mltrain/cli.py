@@ -179,7 +179,7 @@ def _fail(message: str, status: int = EXIT_USER_ERROR) -> NoReturn:
     from rich.console import Console
     from rich.markup import escape
 
-    console = Console(file=sys.stderr, highlight=False, soft_wrap=True)
+    console = Console(file=sys.stderr, highlight=False, soft_wrap=True, emoji=False)
     console.print(f"[bold red]error:[/bold red] {escape(message)}")
     sys.exit(status)
 

@@ -7,7 +7,7 @@ imported inside the loaders that use it, so CSV runs start without paying for it
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +40,6 @@ class Table:
     target_kind: str | None = None
     input_shape: tuple[int, ...] | None = None
     missing: str = "error"
-    notes: list[str] = field(default_factory=list)
 
 
 DATASETS: Registry = Registry("dataset")

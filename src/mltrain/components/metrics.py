@@ -81,9 +81,10 @@ def auroc(probabilities: Tensor, target: Tensor, **_: Any) -> Tensor:
     """Mann-Whitney form of the ROC area, ties counted half (as scikit-learn's roc_auc_score)."""
     score = probabilities[:, 1].double()
     _, inverse, counts = torch.unique(score, return_inverse=True, return_counts=True)
+    counts = counts.double()
     ranks = (counts.cumsum(0) - (counts - 1) / 2.0)[inverse]  # average 1-based rank of tied scores
     positive = target == 1
-    n_pos, n_neg = positive.sum(), (~positive).sum()
+    n_pos, n_neg = positive.sum().double(), (~positive).sum().double()
     u = ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0
     return torch.where((n_pos > 0) & (n_neg > 0), u / (n_pos * n_neg).clamp(min=1), torch.nan)
 
@@ -96,17 +97,19 @@ def top_k_accuracy(probabilities: Tensor, target: Tensor, k: int = 5, **_: Any) 
 
 @_metric("mae", REGRESSION_ONLY)
 def mae(values: Tensor, target: Tensor, **_: Any) -> Tensor:
-    return (values - target).abs().double().mean()
+    return (values.double() - target.double()).abs().mean()
 
 
 @_metric("mse", REGRESSION_ONLY)
 def mse(values: Tensor, target: Tensor, **_: Any) -> Tensor:
-    return (values - target).double().pow(2).mean()
+    return (values.double() - target.double()).pow(2).mean()
 
 
 @_metric("rmse", REGRESSION_ONLY)
 def rmse(values: Tensor, target: Tensor, **_: Any) -> Tensor:
-    return mse(values, target).sqrt()
+    """Root of each target column's mean squared error, averaged over columns (scikit-learn's way)."""
+    squared = (values.double() - target.double()).pow(2)
+    return squared.reshape(len(values), -1).mean(0).sqrt().mean()
 
 
 @_metric("r2", REGRESSION_ONLY)
@@ -115,7 +118,8 @@ def r2(values: Tensor, target: Tensor, **_: Any) -> Tensor:
     values, target = values.double(), target.double()
     residual = (target - values).pow(2).sum(0)
     total = (target - target.mean(0)).pow(2).sum(0)
-    return torch.where(total > 0, 1 - residual / total.clamp(min=1e-300), 0.0).mean()
+    constant = torch.where(residual > 0, 0.0, 1.0).to(residual.dtype)  # a constant column, hit exactly: 1
+    return torch.where(total > 0, 1 - residual / total.clamp(min=1e-300), constant).mean()
 
 
 class MetricSet:

@@ -7,6 +7,8 @@ Every builder gets ``in_features`` (flat input width), ``out_features`` (head wi
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -104,6 +106,8 @@ def load_factory(factory: str) -> Callable[..., Any]:
     module_name, _, attr = factory.partition(":")
     if not module_name or not attr:
         raise ConfigError(f"model.factory={factory} must look like package.module:function")
+    if os.getcwd() not in sys.path:  # the console script's sys.path lacks the directory the user is in
+        sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except ImportError as e:

@@ -7,6 +7,7 @@ mapped to indices in sorted order, regression targets standardised. The fitted s
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -57,8 +58,7 @@ def drop_missing(table: Table) -> Table:
     frame = table.frame.dropna(subset=columns).reset_index(drop=True)
     if frame.empty:
         raise DataError(f"{table.name}: no rows left after dropping rows with missing values")
-    return Table(table.name, frame, table.target, table.features, table.target_kind, table.input_shape,
-                 table.missing)  # fmt: skip
+    return dataclasses.replace(table, frame=frame)
 
 
 def split_indices(
@@ -109,8 +109,9 @@ class Preprocessor:
         numeric = [c for c in table.features if c not in categorical]
         fill: dict[str, Any] = {}
         if table.missing == "impute":
-            fill = {c: float(train[c].median()) for c in numeric if train[c].isna().any()}
-            fill |= {c: _py(train[c].mode().iloc[0]) for c in categorical if train[c].isna().any()}
+            # every column, not only those with gaps in the training rows: later rows may have them
+            fill = {c: float(train[c].median()) for c in numeric}
+            fill |= {c: _py(train[c].mode().iloc[0]) for c in categorical if train[c].notna().any()}
         categories = {c: sorted(train[c].dropna().unique().tolist(), key=str) for c in categorical}
         values = train[numeric].fillna(fill).to_numpy(dtype=np.float64)
         mean, std = values.mean(0), values.std(0)
@@ -142,7 +143,7 @@ class Preprocessor:
         numeric = (frame[self.numeric].to_numpy(dtype=np.float64) - self.mean) / self.scale
         blocks = [numeric.astype(np.float32)]
         for column, cats in self.categories.items():
-            codes = pd.Categorical(frame[column], categories=cats).codes
+            codes = pd.Index(cats).get_indexer(frame[column])  # -1 for unseen values and NaN
             blocks.append(np.eye(len(cats), dtype=np.float32)[codes] * (codes >= 0)[:, None])
         return np.concatenate(blocks, axis=1) if len(blocks) > 1 else blocks[0]
 
@@ -152,7 +153,7 @@ class Preprocessor:
             return ((values.to_numpy(dtype=np.float64) - self.target_mean) / self.target_scale).astype(
                 np.float32
             )
-        codes = pd.Categorical(values, categories=self.classes).codes.astype(np.int64)
+        codes = pd.Index(self.classes).get_indexer(values).astype(np.int64)
         if (codes < 0).any():
             unseen = sorted({str(v) for v in values[codes < 0]})[:5]
             raise DataError(f"column {self.target!r} has labels the model never saw: {', '.join(unseen)}")

@@ -47,7 +47,7 @@ class ProgressCallback(Callback):
     def __init__(self, console: object | None = None) -> None:
         from rich.console import Console
 
-        self.console = console or Console(file=sys.stdout, highlight=False)
+        self.console = console or Console(file=sys.stdout, highlight=False, emoji=False)
         self.progress = None
 
     def on_fit_begin(self, trainer: Trainer) -> None:
