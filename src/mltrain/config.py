@@ -9,6 +9,7 @@ data: ``loss=bce`` on a 10-class target, ``metric=[mae]`` on labels, a feature c
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,9 +22,10 @@ from mltrain.components.metrics import check_metrics
 from mltrain.components.models import MODELS, SUPPLIED, check_model
 from mltrain.components.optimizers import OPTIMIZERS, check_optimizer
 from mltrain.components.preprocessing import describe_target, missing_counts
-from mltrain.errors import ConfigError, choice_problem
+from mltrain.errors import ConfigError, choice_problem, did_you_mean
 
 VALIDATIONS = ("split", "none")
+VALIDATION_KEYS = {"split": ("name", "fraction"), "none": ("name",)}
 MISSING_POLICIES = ("error", "drop", "impute")
 
 
@@ -97,11 +99,15 @@ def validate_config(cfg: DictConfig) -> list[str]:
     if cfg.dataset.name == "csv" and cfg.dataset.get("missing") not in MISSING_POLICIES:
         problems.append(choice_problem("dataset.missing", cfg.dataset.missing, MISSING_POLICIES))
 
+    problems += _unknown_keys("", cfg, FitConfig.__dataclass_fields__)
+    problems += _unknown_keys("trainer.", t, TrainerConfig.__dataclass_fields__)
     v = cfg.validation
     if v.name not in VALIDATIONS:
         problems.append(choice_problem("validation", v.name, VALIDATIONS))
-    elif v.name == "split" and not 0 < v.fraction < 1:
-        problems.append(f"validation.fraction must be between 0 and 1 (exclusive), got {v.fraction}")
+    else:
+        problems += _unknown_keys("validation.", v, VALIDATION_KEYS[v.name])
+        if v.name == "split" and not 0 < v.fraction < 1:
+            problems.append(f"validation.fraction must be between 0 and 1 (exclusive), got {v.fraction}")
     return problems
 
 
@@ -175,3 +181,13 @@ def _loss_fits_target(name: str, task: str, data: Table) -> list[str]:
     if task != REGRESSION and target.n_classes < 2:
         return [f"loss={name} needs at least 2 classes, {column} has {target.n_classes}"]
     return []
+
+
+def _unknown_keys(prefix: str, node: DictConfig, known: Iterable[str]) -> list[str]:
+    """Keys added with ``+key=value`` that no code reads: a typo the schema could not catch."""
+    known = list(known)
+    return [
+        f"{prefix}{key} is not a config key; valid: {', '.join(known)}{did_you_mean(key, known)}"
+        for key in node
+        if key not in known
+    ]

@@ -137,7 +137,7 @@ class Trainer:
         sizes = torch.full((n_batches,), float(bs), device=losses.device)
         sizes[-1] = n_used - bs * (n_batches - 1)
         self._batch_losses = losses
-        logs = {"loss": (losses * sizes).sum() / n_used}
+        logs = {"loss": (losses * (sizes / n_used)).sum()}  # weights <= 1: no float32 overflow
         logs |= self.metrics(outputs, data.y[order[:n_used]])
         return logs
 
