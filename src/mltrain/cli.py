@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises; _report_errors turns user errors into one line
     sys.argv = [sys.argv[0], *rest]
     _install_resolvers()
-    from mltrain.config import register_schemas
+    from mltrain.schemas import register_schemas
 
     register_schemas()
     with _report_errors():
@@ -154,7 +154,7 @@ def _omegaconf_message(error: Any, context: str) -> str:
 
 def _valid_keys(parent: str, leaf: str) -> str:
     """ "; valid keys of trainer: ..., did you mean epochs?" from the composed fit config."""
-    from mltrain.config import FitConfig, TrainerConfig
+    from mltrain.schemas import FitConfig, TrainerConfig
 
     known = {"": list(FitConfig.__dataclass_fields__), "trainer": list(TrainerConfig.__dataclass_fields__)}
     if parent in known:

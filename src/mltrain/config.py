@@ -1,6 +1,7 @@
 """Config schemas and the one validation step that collects every problem before training starts.
 
-The schemas are registered in Hydra's ConfigStore as ``fit_schema`` (the first entry of ``conf/fit.yaml``'s
+The schemas (``mltrain.schemas``, kept free of torch so ``--help`` and tab completion start fast) are
+registered in Hydra's ConfigStore as ``fit_schema`` (the first entry of ``conf/fit.yaml``'s
 defaults list), so a typo'd or mistyped key such as ``trainer.epocs=3`` or ``trainer.epochs=abc`` fails at
 composition. Group nodes whose keys depend on the choice (optimizer, loss, model, dataset) are checked
 against their builder's signature by :func:`validate`, which also checks everything that depends on the
@@ -10,11 +11,9 @@ data: ``loss=bce`` on a 10-class target, ``metric=[mae]`` on labels, a feature c
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
-from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from mltrain.components.datasets import CLASSES, CONTINUOUS, DATASETS, Table, check_synthetic
 from mltrain.components.losses import BINARY, LOSSES, MULTICLASS, REGRESSION, SUGGESTED
@@ -23,39 +22,13 @@ from mltrain.components.models import MODELS, SUPPLIED, check_model
 from mltrain.components.optimizers import OPTIMIZERS, check_optimizer
 from mltrain.components.preprocessing import describe_target, missing_counts
 from mltrain.errors import ConfigError, choice_problem, did_you_mean
+from mltrain.schemas import FitConfig, TrainerConfig, register_schemas
+
+__all__ = ["FitConfig", "TrainerConfig", "options", "register_schemas", "validate", "validate_config"]
 
 VALIDATIONS = ("split", "none")
 VALIDATION_KEYS = {"split": ("name", "fraction"), "none": ("name",)}
 MISSING_POLICIES = ("error", "drop", "impute")
-
-
-@dataclass
-class TrainerConfig:
-    epochs: int = 20
-    batch_size: int = 64
-    eval_batch_size: int = 1024
-    device: str = "auto"
-    num_threads: int | None = None
-    limit_train_batches: int | None = None
-    limit_val_batches: int | None = None
-
-
-@dataclass
-class FitConfig:
-    seed: int = 0
-    optimizer: Any = MISSING
-    loss: Any = MISSING
-    metric: Any = field(default_factory=dict)
-    dataset: Any = MISSING
-    model: Any = MISSING
-    validation: Any = MISSING
-    trainer: TrainerConfig = field(default_factory=TrainerConfig)
-    debug: Any = None
-
-
-def register_schemas() -> None:
-    """Put the schemas in Hydra's ConfigStore (called by ``cli.py`` before composing)."""
-    ConfigStore.instance().store(name="fit_schema", node=FitConfig)
 
 
 def options(node: DictConfig | dict) -> dict[str, Any]:
