@@ -69,14 +69,15 @@ class ProgressCallback(Callback):
 
     def on_epoch_begin(self, trainer: Trainer, epoch: int) -> None:
         if self.progress is not None:
-            self.progress.reset(self.task, total=trainer.steps_per_epoch, epoch=epoch)
+            # reset() replaces the task's fields, so both are passed again
+            self.progress.reset(self.task, total=trainer.steps_per_epoch, epoch=epoch, epochs=trainer.epochs)
 
     def on_train_batch_end(self, trainer: Trainer, batch: int) -> None:
         if self.progress is not None:
             self.progress.advance(self.task)
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, row: dict[str, float]) -> None:
-        self.console.print(format_row(row, trainer.epochs), markup=False, soft_wrap=True)
+        self.console.print(format_row(row, trainer.epochs), markup=False, highlight=False, soft_wrap=True)
 
     def on_fit_end(self, trainer: Trainer) -> None:
         if self.progress is not None:
