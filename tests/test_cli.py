@@ -161,3 +161,16 @@ def test_tab_completion_through_the_subcommand(tmp_path: Path) -> None:
     assert mltrain("-sc", "query=bash", cwd=tmp_path, env={"COMP_LINE": "mltrain f"}).stdout.split() == [
         "fit"
     ]
+
+
+def test_own_config_folder_with_cd(tmp_path: Path) -> None:
+    data = write_penguins(tmp_path / "penguins.csv")
+    (tmp_path / "myconf" / "dataset").mkdir(parents=True)
+    preset = f"name: csv\npath: {data}\ntarget: species\nfeatures: null\nmissing: error\nsep: ','\n"
+    (tmp_path / "myconf" / "dataset" / "penguins.yaml").write_text(preset)
+    result = mltrain(
+        "fit", "-cd", "myconf", "dataset=penguins", "debug=smoke", "hydra.run.dir=run", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["data"]["classes"] == ["Adelie", "Chinstrap", "Gentoo"]
