@@ -10,6 +10,7 @@ Exit status: 0 success, 1 a bug (with a traceback), 2 a user error (one message,
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import os
@@ -17,6 +18,7 @@ import re
 import shutil
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -74,11 +76,10 @@ def _run_task(command: str, cfg: Any) -> Any:
     from hydra.types import RunMode
 
     from mltrain.commands import fit
+    from mltrain.errors import UserError
 
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
-    from mltrain.errors import UserError
-
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         summary = fit.run(cfg, out_dir)
@@ -101,18 +102,15 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-class _report_errors:  # noqa: N801 - used as a context manager, reads like a function
+@contextlib.contextmanager
+def _report_errors() -> Iterator[None]:
     """Turn user errors, Hydra's composition errors included, into one message and exit status 2."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type | None, error: BaseException | None, tb: Any) -> bool:
-        if error is None or isinstance(error, (SystemExit, KeyboardInterrupt)):
-            return False
+    try:
+        yield
+    except Exception as error:
         message = _user_message(error)
         if message is None:
-            return False  # a bug: let Python print the traceback, exit 1
+            raise  # a bug: Python prints the traceback, exit 1
         _fail(message)
 
 
