@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import logging
 import os
 import re
 import shutil
@@ -56,6 +57,15 @@ def main(argv: list[str] | None = None) -> None:
     register_schemas()
     with _report_errors():
         _hydra_app(command)()
+    _exit_if_sweep_jobs_failed()
+
+
+def _exit_if_sweep_jobs_failed() -> None:
+    """After a multirun: status 1 when any job failed (each job's ``error.txt`` says why)."""
+    sweep = sys.modules.get("mltrain.hydra_sweep")
+    if sweep is not None and sweep.failed_jobs:
+        jobs = ", ".join(sweep.failed_jobs)
+        _fail(f"{len(sweep.failed_jobs)} sweep job(s) failed: {jobs}; see error.txt in each", status=1)
 
 
 def _hydra_app(command: str) -> Any:
@@ -69,17 +79,20 @@ def _hydra_app(command: str) -> Any:
 
 
 def _run_task(command: str, cfg: Any) -> Any:
-    """Hydra's task function: run the command in the job's output directory, map outcomes to exits."""
+    """Hydra's task function: run the command in the job's output directory, map outcomes to exits.
+
+    Returns the run's objective, the number a sweeper (Optuna) optimises.
+    """
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
     from mltrain.commands import fit
-
-    out_dir = Path(HydraConfig.get().runtime.output_dir)
-    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     from mltrain.errors import UserError
 
+    out_dir = Path(HydraConfig.get().runtime.output_dir)
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    if HydraConfig.get().mode == RunMode.MULTIRUN:
+        return _run_sweep_job(cfg, out_dir)
     try:
         summary = fit.run(cfg, out_dir)
     except UserError as e:  # handled here, before Hydra logs "Error executing job"
@@ -87,9 +100,49 @@ def _run_task(command: str, cfg: Any) -> Any:
         _fail(str(e))
     except KeyboardInterrupt:
         _fail(f"interrupted; the epochs before it are saved in {out_dir}", status=_interrupt_status)
-    if summary["status"] == "diverged" and not multirun:
+    if summary["status"] == "diverged":
         _fail(f"run diverged: {summary['message']}; history so far is in {out_dir}", status=EXIT_DIVERGED)
     return summary.get("objective")
+
+
+def _run_sweep_job(cfg: Any, out_dir: Path) -> float:
+    """One job of a multirun: a failure is recorded in its directory and the sweep goes on.
+
+    A job that diverged or failed (user error or crash: ``error.txt``, summary status ``failed``) returns
+    the worst objective (inf, or -inf when maximising), so a sweeper ranks it last instead of stopping.
+    """
+    from mltrain.artifacts.sweep import record_failure, write_sweep_table
+    from mltrain.commands import fit
+    from mltrain.schemas import objective_direction
+
+    _divide_threads_among_jobs(cfg)
+    worst = float("-inf") if objective_direction(cfg.objective, cfg.objective_mode) == "max" else float("inf")
+    summary: dict[str, Any] = {}
+    try:
+        summary = fit.run(cfg, out_dir)
+    except KeyboardInterrupt:
+        _fail(f"sweep interrupted; finished jobs and epochs are saved in {out_dir.parent}", _interrupt_status)
+    except Exception as e:  # noqa: BLE001 - one job's error must not sink the sweep
+        message = record_failure(out_dir, e)
+        logging.getLogger("mltrain").error("job failed: %s (details in %s)", message, out_dir / "error.txt")
+    finally:
+        write_sweep_table(out_dir.parent)
+    objective = summary.get("objective")
+    return worst if summary.get("status") != "completed" or objective is None else float(objective)
+
+
+def _divide_threads_among_jobs(cfg: Any) -> None:
+    """Under ``hydra/launcher=joblib`` with ``trainer.num_threads`` null: ``cpu_count // n_jobs`` each."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    launcher = HydraConfig.get().launcher
+    if cfg.trainer.num_threads is not None or "joblib" not in str(launcher.get("_target_", "")):
+        return
+    cpus = os.cpu_count() or 1
+    n_jobs = launcher.get("n_jobs") or 1
+    with open_dict(cfg):
+        cfg.trainer.num_threads = max(1, cpus // (cpus if n_jobs < 0 else n_jobs))
 
 
 _interrupt_status = EXIT_SIGINT
@@ -197,10 +250,12 @@ def _install_resolvers() -> None:
     def names(items: Any) -> tuple[str, ...]:  # resolvers get a ListConfig; the cache needs a tuple
         return tuple(str(i) for i in items or ())
 
+    # use_cache: the resolved directory travels with the pickled config to joblib / submitit workers
     OmegaConf.register_new_resolver("mltrain_slug", lambda items: slug(names(items)), replace=True)
     OmegaConf.register_new_resolver(
-        "mltrain_run_dir", lambda base, items=(): unique_run_dir(base, names(items)), replace=True
-    )
+        "mltrain_run_dir", lambda base, items=(): unique_run_dir(base, names(items)), replace=True,
+        use_cache=True,
+    )  # fmt: skip
 
 
 def slug(overrides: tuple[str, ...], limit: int = 60) -> str:
