@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from tests.test_cli import mltrain
 
@@ -32,3 +34,43 @@ def test_grid_sweep_records_every_job_and_survives_divergence_and_errors(tmp_pat
     assert summary["objective"] == history.val_accuracy.max() == table.objective[0]
     expected = "trainer.epochs=2 objective=val_accuracy optimizer=adam optimizer.lr=0.01 dataset=iris"
     assert table.overrides[0] == expected
+
+
+def test_optuna_random_search_maximises_an_accuracy_objective(tmp_path: Path) -> None:
+    result = mltrain(
+        "fit", "-m", "hydra/sweeper=optuna", "hydra/sweeper/sampler=random", "hydra.sweeper.sampler.seed=0",
+        "hydra.sweeper.n_trials=3", "hydra.sweeper.n_jobs=3", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        "debug=smoke", "dataset=iris", "objective=val_accuracy",
+        "optimizer.lr=tag(log, interval(1e-4, 1e-1))", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(tmp_path / "sweep" / "sweep.csv")
+    assert len(table) == 3 and set(table.status) == {"completed"}
+    results = (tmp_path / "sweep" / "optimization_results.yaml").read_text()
+    assert f"best_value: {table.objective.max()}" in results  # direction maximize, from objective_mode=auto
+
+
+@pytest.mark.slow
+def test_joblib_jobs_share_one_sweep_dir_and_divide_the_threads(tmp_path: Path) -> None:
+    result = mltrain(
+        "fit", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "debug=smoke", "dataset=iris",
+        "optimizer=adam,sgd", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    (sweep,) = (tmp_path / "runs" / "multirun").iterdir()  # workers resolved the same timestamped dir
+    table = pd.read_csv(sweep / "sweep.csv")
+    assert list(table.status) == ["completed", "completed"]
+    threads = max(1, (os.cpu_count() or 1) // 2)
+    for job in table.dir:
+        assert f"num_threads: {threads}" in (sweep / job / "config.yaml").read_text()
+
+
+@pytest.mark.slow
+def test_submitit_local_launcher_runs_each_job(tmp_path: Path) -> None:
+    result = mltrain(
+        "fit", "-m", "hydra/launcher=submitit_local", f"hydra.sweep.dir={tmp_path / 'sweep'}", "debug=smoke",
+        "dataset=iris", "optimizer=adam,sgd", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(tmp_path / "sweep" / "sweep.csv")
+    assert list(table.status) == ["completed", "completed"]
