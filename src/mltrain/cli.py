@@ -22,7 +22,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 EXIT_USER_ERROR, EXIT_DIVERGED, EXIT_SIGINT, EXIT_SIGTERM = 2, 3, 130, 143
-COMMANDS = {"fit": "train a model: mltrain fit [group=choice] [key=value] ... (see mltrain fit --help)"}
+COMMANDS = {
+    "fit": "train a model: mltrain fit [group=choice] [key=value] ... (see mltrain fit --help)",
+    "report": "one table of runs, sweep jobs and folds, best first: mltrain report [dir ...] (see --help)",
+}
 USAGE = "usage: mltrain <command> [overrides] [hydra flags]\n\ncommands:\n" + "\n".join(
     f"  {name:<10}{text}" for name, text in COMMANDS.items()
 )
@@ -48,6 +51,10 @@ def main(argv: list[str] | None = None) -> None:
         from mltrain.errors import choice_problem
 
         _fail(choice_problem("command", command, COMMANDS))
+    if command == "report":  # plain argparse: nothing to compose
+        with _report_errors():
+            _report(rest)
+        return
     _strip_command_from_completion_line(command)
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises; _report_errors turns user errors into one line
     sys.argv = [sys.argv[0], *rest]
@@ -143,6 +150,38 @@ def _divide_threads_among_jobs(cfg: Any) -> None:
     n_jobs = launcher.get("n_jobs") or 1
     with open_dict(cfg):
         cfg.trainer.num_threads = max(1, cpus // (cpus if n_jobs < 0 else n_jobs))
+
+
+# ---- mltrain report --------------------------------------------------------------------------------
+
+
+def _report(args: list[str]) -> None:
+    """``mltrain report [dir ...] [--sort M] [--group-by k1,k2] [--top N]``: print the table, save files."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="mltrain report", description=COMMANDS["report"])
+    parser.add_argument("dirs", nargs="*", default=["runs"], help="directories to search (default: runs)")
+    parser.add_argument("--sort", help="column to rank by (default: objective, in its own direction)")
+    parser.add_argument("--group-by", default="", help="override keys to average runs over: optimizer,lr")
+    parser.add_argument("--top", type=int, default=5, help="runs whose validation curves report.png shows")
+    options = parser.parse_args(args)
+    from mltrain.commands.report import build_report, formatted, headers, write_report
+
+    group_by = [k.strip() for k in options.group_by.split(",") if k.strip()]
+    table = build_report([Path(d) for d in options.dirs], options.sort, group_by)
+    written = write_report(table, Path(options.dirs[0]), options.top)
+    _print_table(headers(table), formatted(table))
+    _say("wrote " + ", ".join(map(str, written)))
+
+
+def _print_table(columns: list[str], rows: list[list[str]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(*columns, show_lines=False, header_style="bold")
+    for row in rows:
+        table.add_row(*row)
+    Console(soft_wrap=False, width=max(200, shutil.get_terminal_size().columns)).print(table)
 
 
 _interrupt_status = EXIT_SIGINT
