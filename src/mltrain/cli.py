@@ -135,7 +135,8 @@ def _run_sweep_job(cfg: Any, out_dir: Path) -> float:
     finally:
         write_sweep_table(out_dir.parent)
     objective = summary.get("objective")
-    return worst if summary.get("status") != "completed" or objective is None else float(objective)
+    failed = summary.get("status") in (None, "diverged", "failed", "interrupted")
+    return worst if failed or objective is None else float(objective)
 
 
 def _divide_threads_among_jobs(cfg: Any) -> None:

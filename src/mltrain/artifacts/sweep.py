@@ -45,8 +45,13 @@ def read_overrides(run_dir: Path) -> list[str]:
 
 
 def job_row(job_dir: Path) -> dict[str, Any]:
-    """One ``sweep.csv`` row from a job directory (``status`` ``running`` until its summary exists)."""
+    """One ``sweep.csv`` row from a job directory (``status`` ``running`` until its summary exists).
+
+    A k-fold job without a ``summary.json`` of its own counts as completed once ``cv_summary.json`` exists.
+    """
     summary = read_json(job_dir / "summary.json") or {}
+    if not summary and (job_dir / "cv_summary.json").is_file():
+        summary = {"status": "completed"}
     number = job_dir.name.split("_", 1)[0]
     return {
         "job": int(number) if number.isdigit() else None,
