@@ -292,3 +292,23 @@ def test_typo_or_wrong_type_fails_at_compose_time(compose_fit: Compose, override
 
     assert isinstance(caught.value.__cause__, cause)
     assert override.split("=")[0] in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("objective", "mode", "expected"),
+    [("val_loss", "auto", "min"), ("val_accuracy", "auto", "max"), ("f1", "auto", "max"),
+     ("val_rmse", "auto", "min"), ("val_r2", "auto", "max"), ("val_accuracy", "min", "min")],
+)  # fmt: skip
+def test_objective_direction_maximises_accuracy_metrics(objective: str, mode: str, expected: str) -> None:
+    from mltrain.schemas import objective_direction
+
+    assert objective_direction(objective, mode) == expected
+
+
+def test_objective_must_name_a_history_column(compose_fit: Compose) -> None:
+    assert validate_config(compose_fit(["objective=val_f1", "metric=[accuracy,f1]"])) == []
+    problems = validate_config(compose_fit(["objective=val_acc", "objective_mode=best"]))
+    assert problems[0].startswith("objective_mode=best is not valid; choose from auto, max, min")
+    valid = "valid: loss, accuracy, val_loss, val_accuracy"
+    assert problems[1].startswith(f"objective=val_acc is not a history column; {valid}")
+    assert "did you mean val_accuracy?" in problems[1]

@@ -39,8 +39,14 @@ def fit_lines() -> list[str]:
 
 
 def expand(args: list[str]) -> list[list[str]]:
-    """One override list per job: the sweep (``-m a=1,2``) expanded as Hydra's basic sweeper does."""
-    overrides = [a for a in args if a != "-m" and not a.startswith("hydra.")]
+    """One override list per job: the sweep (``-m a=1,2``) expanded as Hydra's basic sweeper does.
+
+    Hydra's own keys and groups (``hydra/sweeper=optuna``) are left out, and so are Optuna's search spaces
+    (``interval(...)``), which only the Optuna sweeper samples.
+    """
+    overrides = [
+        a for a in args if a != "-m" and not a.startswith(("hydra.", "hydra/")) and "interval(" not in a
+    ]
     if "-m" not in args:
         return [overrides]
     parsed = OverridesParser.create().parse_overrides(overrides)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import functools
+import logging
 import os
 import re
 import shutil
@@ -23,7 +24,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 EXIT_USER_ERROR, EXIT_DIVERGED, EXIT_SIGINT, EXIT_SIGTERM = 2, 3, 130, 143
-COMMANDS = {"fit": "train a model: mltrain fit [group=choice] [key=value] ... (see mltrain fit --help)"}
+COMMANDS = {
+    "fit": "train a model: mltrain fit [group=choice] [key=value] ... (see mltrain fit --help)",
+    "report": "one table of runs, sweep jobs and folds, best first: mltrain report [dir ...] (see --help)",
+}
 USAGE = "usage: mltrain <command> [overrides] [hydra flags]\n\ncommands:\n" + "\n".join(
     f"  {name:<10}{text}" for name, text in COMMANDS.items()
 )
@@ -49,6 +53,10 @@ def main(argv: list[str] | None = None) -> None:
         from mltrain.errors import choice_problem
 
         _fail(choice_problem("command", command, COMMANDS))
+    if command == "report":  # plain argparse: nothing to compose
+        with _report_errors():
+            _report(rest)
+        return
     _strip_command_from_completion_line(command)
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises; _report_errors turns user errors into one line
     sys.argv = [sys.argv[0], *rest]
@@ -58,6 +66,15 @@ def main(argv: list[str] | None = None) -> None:
     register_schemas()
     with _report_errors():
         _hydra_app(command)()
+    _exit_if_sweep_jobs_failed()
+
+
+def _exit_if_sweep_jobs_failed() -> None:
+    """After a multirun: status 1 when any job failed (each job's ``error.txt`` says why)."""
+    sweep = sys.modules.get("mltrain.hydra_sweep")
+    if sweep is not None and sweep.failed_jobs:
+        jobs = ", ".join(sweep.failed_jobs)
+        _fail(f"{len(sweep.failed_jobs)} sweep job(s) failed: {jobs}; see error.txt in each", status=1)
 
 
 def _hydra_app(command: str) -> Any:
@@ -71,7 +88,10 @@ def _hydra_app(command: str) -> Any:
 
 
 def _run_task(command: str, cfg: Any) -> Any:
-    """Hydra's task function: run the command in the job's output directory, map outcomes to exits."""
+    """Hydra's task function: run the command in the job's output directory, map outcomes to exits.
+
+    Returns the run's objective, the number a sweeper (Optuna) optimises.
+    """
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
@@ -79,8 +99,9 @@ def _run_task(command: str, cfg: Any) -> Any:
     from mltrain.errors import UserError
 
     out_dir = Path(HydraConfig.get().runtime.output_dir)
-    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    if HydraConfig.get().mode == RunMode.MULTIRUN:
+        return _run_sweep_job(cfg, out_dir)
     try:
         summary = fit.run(cfg, out_dir)
     except UserError as e:  # handled here, before Hydra logs "Error executing job"
@@ -88,9 +109,82 @@ def _run_task(command: str, cfg: Any) -> Any:
         _fail(str(e))
     except KeyboardInterrupt:
         _fail(f"interrupted; the epochs before it are saved in {out_dir}", status=_interrupt_status)
-    if summary["status"] == "diverged" and not multirun:
+    if summary["status"] == "diverged":
         _fail(f"run diverged: {summary['message']}; history so far is in {out_dir}", status=EXIT_DIVERGED)
     return summary.get("objective")
+
+
+def _run_sweep_job(cfg: Any, out_dir: Path) -> float:
+    """One job of a multirun: a failure is recorded in its directory and the sweep goes on.
+
+    A job that diverged or failed (user error or crash: ``error.txt``, summary status ``failed``) returns
+    the worst objective (inf, or -inf when maximising), so a sweeper ranks it last instead of stopping.
+    """
+    from mltrain.artifacts.sweep import record_failure, write_sweep_table
+    from mltrain.commands import fit
+    from mltrain.schemas import objective_direction
+
+    _divide_threads_among_jobs(cfg)
+    worst = float("-inf") if objective_direction(cfg.objective, cfg.objective_mode) == "max" else float("inf")
+    summary: dict[str, Any] = {}
+    try:
+        summary = fit.run(cfg, out_dir)
+    except KeyboardInterrupt:
+        _fail(f"sweep interrupted; finished jobs and epochs are saved in {out_dir.parent}", _interrupt_status)
+    except Exception as e:  # noqa: BLE001 - one job's error must not sink the sweep
+        message = record_failure(out_dir, e)
+        logging.getLogger("mltrain").error("job failed: %s (details in %s)", message, out_dir / "error.txt")
+    finally:
+        write_sweep_table(out_dir.parent)
+    objective = summary.get("objective")
+    failed = summary.get("status") in (None, "diverged", "failed", "interrupted")
+    return worst if failed or objective is None else float(objective)
+
+
+def _divide_threads_among_jobs(cfg: Any) -> None:
+    """Under ``hydra/launcher=joblib`` with ``trainer.num_threads`` null: ``cpu_count // n_jobs`` each."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    launcher = HydraConfig.get().launcher
+    if cfg.trainer.num_threads is not None or "joblib" not in str(launcher.get("_target_", "")):
+        return
+    cpus = os.cpu_count() or 1
+    n_jobs = launcher.get("n_jobs") or 1
+    with open_dict(cfg):
+        cfg.trainer.num_threads = max(1, cpus // (cpus if n_jobs < 0 else n_jobs))
+
+
+# ---- mltrain report --------------------------------------------------------------------------------
+
+
+def _report(args: list[str]) -> None:
+    """``mltrain report [dir ...] [--sort M] [--group-by k1,k2] [--top N]``: print the table, save files."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="mltrain report", description=COMMANDS["report"])
+    parser.add_argument("dirs", nargs="*", default=["runs"], help="directories to search (default: runs)")
+    parser.add_argument("--sort", help="column to rank by (default: objective, in its own direction)")
+    parser.add_argument("--group-by", default="", help="override keys to average runs over: optimizer,lr")
+    parser.add_argument("--top", type=int, default=5, help="runs whose validation curves report.png shows")
+    options = parser.parse_args(args)
+    from mltrain.commands.report import build_report, formatted, headers, write_report
+
+    group_by = [k.strip() for k in options.group_by.split(",") if k.strip()]
+    table = build_report([Path(d) for d in options.dirs], options.sort, group_by)
+    written = write_report(table, Path(options.dirs[0]), options.top)
+    _print_table(headers(table), formatted(table))
+    _say("wrote " + ", ".join(map(str, written)))
+
+
+def _print_table(columns: list[str], rows: list[list[str]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(*columns, show_lines=False, header_style="bold")
+    for row in rows:
+        table.add_row(*row)
+    Console(soft_wrap=False, width=max(200, shutil.get_terminal_size().columns)).print(table)
 
 
 _interrupt_status = EXIT_SIGINT
@@ -195,10 +289,12 @@ def _install_resolvers() -> None:
     def names(items: Any) -> tuple[str, ...]:  # resolvers get a ListConfig; the cache needs a tuple
         return tuple(str(i) for i in items or ())
 
+    # use_cache: the resolved directory travels with the pickled config to joblib / submitit workers
     OmegaConf.register_new_resolver("mltrain_slug", lambda items: slug(names(items)), replace=True)
     OmegaConf.register_new_resolver(
-        "mltrain_run_dir", lambda base, items=(): unique_run_dir(base, names(items)), replace=True
-    )
+        "mltrain_run_dir", lambda base, items=(): unique_run_dir(base, names(items)), replace=True,
+        use_cache=True,
+    )  # fmt: skip
 
 
 def slug(overrides: tuple[str, ...], limit: int = 60) -> str:

@@ -22,7 +22,7 @@ from mltrain.components.models import MODELS, SUPPLIED, check_model
 from mltrain.components.optimizers import OPTIMIZERS, check_optimizer
 from mltrain.components.preprocessing import describe_target, missing_counts
 from mltrain.errors import ConfigError, choice_problem, did_you_mean
-from mltrain.schemas import FitConfig, TrainerConfig, register_schemas
+from mltrain.schemas import OBJECTIVE_MODES, FitConfig, TrainerConfig, register_schemas
 
 __all__ = ["FitConfig", "TrainerConfig", "options", "register_schemas", "validate", "validate_config"]
 
@@ -72,6 +72,7 @@ def validate_config(cfg: DictConfig) -> list[str]:
     if cfg.dataset.name == "csv" and cfg.dataset.get("missing") not in MISSING_POLICIES:
         problems.append(choice_problem("dataset.missing", cfg.dataset.missing, MISSING_POLICIES))
 
+    problems += _objective_problems(cfg)
     problems += _unknown_keys("", cfg, FitConfig.__dataclass_fields__)
     problems += _unknown_keys("trainer.", t, TrainerConfig.__dataclass_fields__)
     v = cfg.validation
@@ -81,6 +82,25 @@ def validate_config(cfg: DictConfig) -> list[str]:
         problems += _unknown_keys("validation.", v, VALIDATION_KEYS[v.name])
         if v.name == "split" and not 0 < v.fraction < 1:
             problems.append(f"validation.fraction must be between 0 and 1 (exclusive), got {v.fraction}")
+    return problems
+
+
+def objective_columns(cfg: DictConfig) -> list[str]:
+    """The history columns ``objective`` may name: ``loss``, each metric, and their ``val_`` versions."""
+    train = ["loss", *(str(m) for m in cfg.metric)]
+    return train + [f"val_{c}" for c in train]
+
+
+def _objective_problems(cfg: DictConfig) -> list[str]:
+    problems = []
+    if cfg.objective_mode not in OBJECTIVE_MODES:
+        problems.append(choice_problem("objective_mode", cfg.objective_mode, OBJECTIVE_MODES))
+    columns = objective_columns(cfg)
+    if cfg.objective not in columns:
+        problems.append(
+            f"objective={cfg.objective} is not a history column; valid: {', '.join(columns)}"
+            f"{did_you_mean(cfg.objective, columns)}"
+        )
     return problems
 
 

@@ -27,6 +27,8 @@ class TrainerConfig:
 @dataclass
 class FitConfig:
     seed: int = 0
+    objective: str = "val_loss"
+    objective_mode: str = "auto"
     optimizer: Any = MISSING
     loss: Any = MISSING
     metric: Any = field(default_factory=dict)
@@ -35,6 +37,19 @@ class FitConfig:
     validation: Any = MISSING
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     debug: Any = None
+
+
+# metrics that are better when larger: ``objective_mode=auto`` maximises these (with or without ``val_``)
+MAXIMISED = ("accuracy", "precision", "recall", "f1", "auroc", "top_k_accuracy", "r2")
+OBJECTIVE_MODES = ("auto", "min", "max")
+
+
+def objective_direction(objective: str, mode: str = "auto") -> str:
+    """``min`` or ``max``: ``mode`` itself, or for ``auto`` ``max`` when the metric is accuracy-like."""
+    if mode != "auto":
+        return mode
+    name = objective.removeprefix("val_").removeprefix("test_")
+    return "max" if name in MAXIMISED else "min"
 
 
 def register_schemas() -> None:

@@ -28,6 +28,7 @@ from mltrain.components.optimizers import OPTIMIZERS
 from mltrain.components.preprocessing import Preprocessor, drop_missing, split_indices
 from mltrain.config import options, validate
 from mltrain.errors import ConfigError, DataError
+from mltrain.schemas import objective_direction
 from mltrain.training.callbacks import ProgressCallback
 from mltrain.training.history import HistoryWriter, atomic_write_json
 from mltrain.training.trainer import Split, Trainer
@@ -67,8 +68,8 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
 
     OmegaConf.save(cfg, out_dir / "config.yaml", resolve=True)
     atomic_write_json(out_dir / "preprocessing.json", data.preprocessor.to_dict())
-    monitor = "val_loss" if data.val is not None else "loss"
-    summary = SummaryWriter(out_dir / "summary.json", monitor, describe_run(cfg, data, model, device))
+    monitor, mode = objective(cfg, has_val=data.val is not None)
+    summary = SummaryWriter(out_dir / "summary.json", monitor, describe_run(cfg, data, model, device), mode)
     params = {"epochs": cfg.trainer.epochs, "batch_size": cfg.trainer.batch_size, "samples": len(data.train)}
     trainer = Trainer(
         model, optimizer, loss, metrics,
@@ -92,6 +93,15 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     trainer.fit(data.train, data.val)
     _log_outcome(summary.summary, out_dir)
     return summary.summary
+
+
+def objective(cfg: DictConfig, has_val: bool) -> tuple[str, str]:
+    """The history column that picks the best epoch and the sweep's objective, and ``min`` or ``max``.
+
+    Without validation rows ``val_loss`` (the default) falls back to ``loss``, ``val_f1`` to ``f1``.
+    """
+    monitor = cfg.objective if has_val else cfg.objective.removeprefix("val_")
+    return monitor, objective_direction(monitor, cfg.objective_mode)
 
 
 def setup_runtime(cfg: DictConfig) -> torch.device:
