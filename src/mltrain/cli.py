@@ -5,7 +5,8 @@ the rest to a ``@hydra.main`` function whose primary config is that command's (`
 ``-m``, ``--cfg job``, ``--help``, ``--info``, ``-cd`` and tab completion all work as in any Hydra app.
 
 Exit status: 0 success, 1 a bug (with a traceback), 2 a user error (one message, no traceback),
-3 a run that diverged, 130 / 143 interrupted by Ctrl-C / SIGTERM.
+3 a run that diverged or an evaluation whose metric dropped by more than ``max_drop``,
+130 / 143 interrupted by Ctrl-C / SIGTERM.
 """
 
 from __future__ import annotations
@@ -21,7 +22,11 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 EXIT_USER_ERROR, EXIT_DIVERGED, EXIT_SIGINT, EXIT_SIGTERM = 2, 3, 130, 143
-COMMANDS = {"fit": "train a model: mltrain fit [group=choice] [key=value] ... (see mltrain fit --help)"}
+COMMANDS = {
+    "fit": "train a model: mltrain fit [group=choice] [key=value] ... (see mltrain fit --help)",
+    "evaluate": "score a finished run: mltrain evaluate run=<run dir> [input=<csv>] [max_drop=<x>]",
+    "predict": "predict with a run: mltrain predict run=<run dir> input=<csv> output=<csv> [id=<col>]",
+}
 USAGE = "usage: mltrain <command> [overrides] [hydra flags]\n\ncommands:\n" + "\n".join(
     f"  {name:<10}{text}" for name, text in COMMANDS.items()
 )
@@ -73,7 +78,7 @@ def _run_task(command: str, cfg: Any) -> Any:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from mltrain.commands import fit
+    from mltrain.commands import evaluate, fit, predict
 
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
@@ -81,13 +86,16 @@ def _run_task(command: str, cfg: Any) -> Any:
 
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        summary = fit.run(cfg, out_dir)
+        summary = {"fit": fit, "evaluate": evaluate, "predict": predict}[command].run(cfg, out_dir)
     except UserError as e:  # handled here, before Hydra logs "Error executing job"
         _remove_if_unused(out_dir)
         _fail(str(e))
     except KeyboardInterrupt:
         _fail(f"interrupted; the epochs before it are saved in {out_dir}", status=_interrupt_status)
-    if summary["status"] == "diverged" and not multirun:
+    if summary.get("failed") and not multirun:  # evaluate: a metric dropped by more than max_drop
+        _fail(f"{', '.join(summary['failed'])} dropped by more than max_drop={summary['max_drop']}; "
+              f"see {out_dir / 'evaluation.json'}", status=EXIT_DIVERGED)  # fmt: skip
+    if summary.get("status") == "diverged" and not multirun:
         _fail(f"run diverged: {summary['message']}; history so far is in {out_dir}", status=EXIT_DIVERGED)
     return summary.get("objective")
 
@@ -242,7 +250,9 @@ def unique_run_dir(base: str, overrides: tuple[str, ...] = ()) -> str:
 
 def _remove_if_unused(out_dir: Path) -> None:
     """Delete a run directory this process made when the run was refused before writing its files."""
-    if out_dir.resolve() in _created and all(p.name in (".hydra", "fit.log") for p in out_dir.iterdir()):
+    if out_dir.resolve() in _created and all(
+        p.name == ".hydra" or p.suffix == ".log" for p in out_dir.iterdir()
+    ):
         shutil.rmtree(out_dir, ignore_errors=True)
 
 
