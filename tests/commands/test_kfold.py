@@ -111,3 +111,27 @@ def test_test_split_is_held_out_and_scored_with_the_best_weights(
 def test_bad_test_fraction_is_a_config_error(compose_fit: Compose, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="dataset.test_fraction must be >= 0 and < 1"):
         fit.run(compose_fit([*QUICK, "dataset.test_fraction=1.5"]), tmp_path)
+
+
+def test_kfold_from_the_command_line_ends_with_the_fold_table(tmp_path: Path) -> None:
+    from tests.test_cli import mltrain
+
+    result = mltrain("fit", "dataset=iris", "validation=kfold", "validation.k=2", "trainer.epochs=1",
+                     f"hydra.run.dir={tmp_path / 'cv'}", cwd=tmp_path)  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    assert lines[-1].startswith("mean") and "±" in lines[-1]
+    assert lines[-3].split()[0] == "1" and lines[-2].split()[0] == "2"
+    assert (tmp_path / "cv" / "cv_summary.csv").is_file() and (
+        tmp_path / "cv" / "fold_2" / "model.pt"
+    ).is_file()
+
+
+def test_fit_start_up_imports_neither_matplotlib_nor_sklearn() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, mltrain.commands.fit; print(sorted({'matplotlib', 'sklearn'} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
