@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> None:
 
         _fail(choice_problem("command", command, COMMANDS))
     _strip_command_from_completion_line(command)
+    global _command
+    _command = command
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises; _report_errors turns user errors into one line
     sys.argv = [sys.argv[0], *rest]
     _install_resolvers()
@@ -160,11 +162,21 @@ def _omegaconf_message(error: Any, context: str) -> str:
     return f"{key}: {first}" if key else (f"{lead} {first}".strip())
 
 
+_command = "fit"  # the subcommand being run, for messages about its keys
+
+
 def _valid_keys(parent: str, leaf: str) -> str:
     """ "; valid keys of trainer: ..., did you mean epochs?" from the composed fit config."""
     from mltrain.schemas import FitConfig, TrainerConfig
 
     known = {"": list(FitConfig.__dataclass_fields__), "trainer": list(TrainerConfig.__dataclass_fields__)}
+    if _command != "fit":  # evaluate, predict: the keys of their primary config
+        from importlib.resources import files
+
+        from omegaconf import OmegaConf
+
+        primary = OmegaConf.load(str(files("mltrain.conf").joinpath(f"{_command}.yaml")))
+        known = {"": [k for k in primary if k not in ("hydra", "defaults")]}
     if parent in known:
         from mltrain.errors import did_you_mean
 
