@@ -5,7 +5,8 @@ the rest to a ``@hydra.main`` function whose primary config is that command's (`
 ``-m``, ``--cfg job``, ``--help``, ``--info``, ``-cd`` and tab completion all work as in any Hydra app.
 
 Exit status: 0 success, 1 a bug (with a traceback), 2 a user error (one message, no traceback),
-3 a run that diverged, 130 / 143 interrupted by Ctrl-C / SIGTERM.
+3 a run that diverged or an evaluation whose metric dropped by more than ``max_drop``,
+130 / 143 interrupted by Ctrl-C / SIGTERM.
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
-EXIT_USER_ERROR, EXIT_DIVERGED, EXIT_SIGINT, EXIT_SIGTERM = 2, 3, 130, 143
+EXIT_USER_ERROR, EXIT_DIVERGED, EXIT_METRIC_DROP, EXIT_SIGINT, EXIT_SIGTERM = 2, 3, 3, 130, 143
 COMMANDS = {
     "fit": "train a model: mltrain fit [group=choice] [key=value] ... (see mltrain fit --help)",
     "report": "one table of runs, sweep jobs and folds, best first: mltrain report [dir ...] (see --help)",
+    "evaluate": "score a finished run: mltrain evaluate run=<run dir> [input=<csv>] [max_drop=<x>]",
+    "predict": "predict with a run: mltrain predict run=<run dir> input=<csv> output=<csv> [id=<col>]",
 }
 USAGE = "usage: mltrain <command> [overrides] [hydra flags]\n\ncommands:\n" + "\n".join(
     f"  {name:<10}{text}" for name, text in COMMANDS.items()
@@ -58,6 +61,8 @@ def main(argv: list[str] | None = None) -> None:
             _report(rest)
         return
     _strip_command_from_completion_line(command)
+    global _command
+    _command = command
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises; _report_errors turns user errors into one line
     sys.argv = [sys.argv[0], *rest]
     _install_resolvers()
@@ -95,7 +100,7 @@ def _run_task(command: str, cfg: Any) -> Any:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from mltrain.commands import fit
+    from mltrain.commands import evaluate, fit, predict
     from mltrain.errors import UserError
 
     out_dir = Path(HydraConfig.get().runtime.output_dir)
@@ -103,13 +108,16 @@ def _run_task(command: str, cfg: Any) -> Any:
     if HydraConfig.get().mode == RunMode.MULTIRUN:
         return _run_sweep_job(cfg, out_dir)
     try:
-        summary = fit.run(cfg, out_dir)
+        summary = {"fit": fit, "evaluate": evaluate, "predict": predict}[command].run(cfg, out_dir)
     except UserError as e:  # handled here, before Hydra logs "Error executing job"
         _remove_if_unused(out_dir)
         _fail(str(e))
     except KeyboardInterrupt:
         _fail(f"interrupted; the epochs before it are saved in {out_dir}", status=_interrupt_status)
-    if summary["status"] == "diverged":
+    if summary.get("failed"):  # evaluate: a metric dropped by more than max_drop
+        _fail(f"{', '.join(summary['failed'])} dropped by more than max_drop={summary['max_drop']}; "
+              f"see {out_dir / 'evaluation.json'}", status=EXIT_METRIC_DROP)  # fmt: skip
+    if summary.get("status") == "diverged":
         _fail(f"run diverged: {summary['message']}; history so far is in {out_dir}", status=EXIT_DIVERGED)
     return summary.get("objective")
 
@@ -244,11 +252,21 @@ def _omegaconf_message(error: Any, context: str) -> str:
     return f"{key}: {first}" if key else (f"{lead} {first}".strip())
 
 
+_command = "fit"  # the subcommand being run, for messages about its keys
+
+
 def _valid_keys(parent: str, leaf: str) -> str:
     """ "; valid keys of trainer: ..., did you mean epochs?" from the composed fit config."""
     from mltrain.schemas import FitConfig, TrainerConfig
 
     known = {"": list(FitConfig.__dataclass_fields__), "trainer": list(TrainerConfig.__dataclass_fields__)}
+    if _command != "fit":  # evaluate, predict: the keys of their primary config
+        from importlib.resources import files
+
+        from omegaconf import OmegaConf
+
+        primary = OmegaConf.load(str(files("mltrain.conf").joinpath(f"{_command}.yaml")))
+        known = {"": [k for k in primary if k not in ("hydra", "defaults")]}
     if parent in known:
         from mltrain.errors import did_you_mean
 
@@ -336,7 +354,9 @@ def unique_run_dir(base: str, overrides: tuple[str, ...] = ()) -> str:
 
 def _remove_if_unused(out_dir: Path) -> None:
     """Delete a run directory this process made when the run was refused before writing its files."""
-    if out_dir.resolve() in _created and all(p.name in (".hydra", "fit.log") for p in out_dir.iterdir()):
+    if out_dir.resolve() in _created and all(
+        p.name == ".hydra" or p.suffix == ".log" for p in out_dir.iterdir()
+    ):
         shutil.rmtree(out_dir, ignore_errors=True)
 
 

@@ -26,15 +26,16 @@ from mltrain.schemas import OBJECTIVE_MODES, FitConfig, TrainerConfig, register_
 
 __all__ = ["FitConfig", "TrainerConfig", "options", "register_schemas", "validate", "validate_config"]
 
-VALIDATIONS = ("split", "none")
-VALIDATION_KEYS = {"split": ("name", "fraction"), "none": ("name",)}
+VALIDATIONS = ("split", "kfold", "none")
+VALIDATION_KEYS = {"split": ("name", "fraction"), "kfold": ("name", "k", "shuffle"), "none": ("name",)}
+COMMAND_KEYS = ("name", "test_fraction")  # read by the command itself, never passed to a builder
 MISSING_POLICIES = ("error", "drop", "impute")
 
 
 def options(node: DictConfig | dict) -> dict[str, Any]:
-    """A group node's keys other than ``name``, as plain Python values."""
+    """A group node's builder arguments (keys other than ``name`` and ``test_fraction``), as plain values."""
     plain = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
-    return {k: v for k, v in plain.items() if k != "name"}
+    return {k: v for k, v in plain.items() if k not in COMMAND_KEYS}
 
 
 def validate_config(cfg: DictConfig) -> list[str]:
@@ -82,6 +83,11 @@ def validate_config(cfg: DictConfig) -> list[str]:
         problems += _unknown_keys("validation.", v, VALIDATION_KEYS[v.name])
         if v.name == "split" and not 0 < v.fraction < 1:
             problems.append(f"validation.fraction must be between 0 and 1 (exclusive), got {v.fraction}")
+        if v.name == "kfold" and v.k < 2:
+            problems.append(f"k-fold needs validation.k >= 2, got {v.k}")
+    test_fraction = cfg.dataset.get("test_fraction")
+    if test_fraction is not None and not 0 <= test_fraction < 1:
+        problems.append(f"dataset.test_fraction must be >= 0 and < 1 (or null), got {test_fraction}")
     return problems
 
 
@@ -147,7 +153,26 @@ def _data_problems(cfg: DictConfig, data: Table) -> list[str]:
             problems += check_metrics(options(cfg.metric), task, describe_target(data).n_classes)
     if not MODELS.check(cfg.model.name, options(cfg.model), SUPPLIED):
         problems += check_model(cfg.model.name, options(cfg.model), data.input_shape)
+    if cfg.validation.name == "kfold" and data.target in columns and not problems:
+        problems += _kfold_problems(cfg, data)
     return problems
+
+
+def _kfold_problems(cfg: DictConfig, data: Table) -> list[str]:
+    """``validation.k`` may not exceed the rows, nor (stratified, for classifiers) the rarest class."""
+    k, y = cfg.validation.k, data.frame[data.target].dropna()
+    if k > len(y):
+        return [
+            f"validation.k={k} is more than the {len(y)} rows of {data.name}; use validation.k <= {len(y)}"
+        ]
+    if LOSSES.get(cfg.loss.name)(**options(cfg.loss)).task != REGRESSION:
+        counts = y.astype(str).value_counts()
+        if k > counts.min():
+            return [
+                f"validation.k={k} is more than the {counts.min()} rows of the rarest class "
+                f"{counts.idxmin()!r} (stratified k-fold); use validation.k <= {counts.min()}"
+            ]
+    return []
 
 
 def _loss_fits_target(name: str, task: str, data: Table) -> list[str]:

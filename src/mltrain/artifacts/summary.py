@@ -57,6 +57,7 @@ class SummaryWriter(Callback):
         self.started_at = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
         self.versions = versions()
         self.summary: dict[str, Any] = {}
+        self.extra: dict[str, Any] = {}
 
     def on_fit_begin(self, trainer: Trainer) -> None:
         self.write(trainer)
@@ -84,8 +85,15 @@ class SummaryWriter(Callback):
             "started_at": self.started_at,
             "finished_at": None if trainer.status == "running" else _now(),
             **self.static,
+            **self.extra,
             "versions": self.versions,
         }
+        atomic_write_json(self.path, self.summary)
+
+    def add(self, fields: dict[str, Any]) -> None:
+        """Add fields known only after training (test metrics, diagnosis) and rewrite the file."""
+        self.extra |= fields
+        self.summary |= fields
         atomic_write_json(self.path, self.summary)
 
 

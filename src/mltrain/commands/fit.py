@@ -29,11 +29,20 @@ from mltrain.components.preprocessing import Preprocessor, drop_missing, split_i
 from mltrain.config import options, validate
 from mltrain.errors import ConfigError, DataError
 from mltrain.schemas import objective_direction
-from mltrain.training.callbacks import ProgressCallback
+from mltrain.training.callbacks import BestWeights, ProgressCallback
 from mltrain.training.history import HistoryWriter, atomic_write_json
-from mltrain.training.trainer import Split, Trainer
+from mltrain.training.trainer import Split, Trainer, _to_floats
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class Rows:
+    """Row indices (into the table after dropping missing rows) of each part of the data."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
 
 
 @dataclass
@@ -42,13 +51,16 @@ class Prepared:
 
     train: Split
     val: Split | None
+    test: Split | None
     preprocessor: Preprocessor
     n_classes: int
     input_shape: tuple[int, ...] | None
 
 
 def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
-    """Fit the model ``cfg`` describes; write history, summary and config to ``out_dir``.
+    """Fit the model ``cfg`` describes; write history, summary, config and ``model.pt`` to ``out_dir``.
+
+    With ``validation=kfold`` each fold is a full run in ``out_dir/fold_<i>/`` (see ``commands/kfold.py``).
 
     Returns:
         The final ``summary.json`` content (``status`` says how the run ended).
@@ -58,10 +70,23 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    table = setup_data(cfg)
+    table = drop_missing(setup_data(cfg))
+    loss: Loss = LOSSES.get(cfg.loss.name)(**options(cfg.loss))
+    if cfg.validation.name == "kfold":
+        from mltrain.commands.kfold import run_kfold
+
+        return run_kfold(cfg, table, loss, out_dir)
+    return fit_rows(cfg, table, split_rows(cfg, table, loss), out_dir)
+
+
+def fit_rows(
+    cfg: DictConfig, table: Table, rows: Rows, out_dir: Path, fold: int | None = None
+) -> dict[str, Any]:
+    """One training run on the given rows: a fresh, freshly seeded model; every run file in ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
     device = setup_runtime(cfg)
     loss: Loss = LOSSES.get(cfg.loss.name)(**options(cfg.loss))
-    data = prepare(table, loss, cfg, device)
+    data = prepare(table, loss, rows, device)
     model = setup_model(cfg, data, loss).to(device)
     optimizer = OPTIMIZERS.get(cfg.optimizer.name)(model.parameters(), **options(cfg.optimizer))
     metrics = MetricSet(options(cfg.metric), loss, data.n_classes, target_scale(data.preprocessor))
@@ -69,14 +94,17 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     OmegaConf.save(cfg, out_dir / "config.yaml", resolve=True)
     atomic_write_json(out_dir / "preprocessing.json", data.preprocessor.to_dict())
     monitor, mode = objective(cfg, has_val=data.val is not None)
-    summary = SummaryWriter(out_dir / "summary.json", monitor, describe_run(cfg, data, model, device), mode)
+    static = describe_run(cfg, data, model, device) | ({"fold": fold} if fold is not None else {})
+    summary = SummaryWriter(out_dir / "summary.json", monitor, static, mode)
+    best = BestWeights(monitor, mode)
     params = {"epochs": cfg.trainer.epochs, "batch_size": cfg.trainer.batch_size, "samples": len(data.train)}
+    prefix = {"fold": fold} if fold is not None else {}
     trainer = Trainer(
         model, optimizer, loss, metrics,
         epochs=cfg.trainer.epochs,
         batch_size=cfg.trainer.batch_size,
         eval_batch_size=cfg.trainer.eval_batch_size,
-        callbacks=[ProgressCallback(), HistoryWriter(out_dir, params), summary],
+        callbacks=[ProgressCallback(), HistoryWriter(out_dir, params, prefix), best, summary],
         generator=torch.Generator().manual_seed(cfg.seed),
         limit_train_batches=cfg.trainer.limit_train_batches,
         limit_val_batches=cfg.trainer.limit_val_batches,
@@ -84,13 +112,11 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     params["steps"] = trainer._n_batches(
         len(data.train), cfg.trainer.batch_size, cfg.trainer.limit_train_batches
     )
-    log.info(
-        "%s: %d train / %d val rows, %d features%s; model %s (%s parameters) on %s; run dir %s",
-        table.name, len(data.train), len(data.val) if data.val else 0, data.preprocessor.n_features,
-        f", {data.n_classes} classes" if data.n_classes else "", cfg.model.name,
-        f"{sum(p.numel() for p in model.parameters()):,}", device, out_dir,
-    )  # fmt: skip
+    _log_start(cfg, table, data, model, device, out_dir)
     trainer.fit(data.train, data.val)
+    best.restore(model)
+    torch.save(model.state_dict(), out_dir / "model.pt")
+    summary.add(finish_run(trainer, data, best.best_epoch, out_dir))
     _log_outcome(summary.summary, out_dir)
     return summary.summary
 
@@ -102,6 +128,19 @@ def objective(cfg: DictConfig, has_val: bool) -> tuple[str, str]:
     """
     monitor = cfg.objective if has_val else cfg.objective.removeprefix("val_")
     return monitor, objective_direction(monitor, cfg.objective_mode)
+
+
+def finish_run(trainer: Trainer, data: Prepared, best_epoch: int | None, out_dir: Path) -> dict[str, Any]:
+    """Score the test split with the best weights; write the plots and reports; the summary fields."""
+    from mltrain.artifacts.reports import write_artifacts
+
+    fields: dict[str, Any] = {}
+    if data.test is not None:
+        scores = _to_floats(trainer.evaluate(data.test))
+        fields["test"] = {f"test_{k}": v for k, v in scores.items()}
+        log.info("test (%d rows, best weights): %s", len(data.test),
+                 "  ".join(f"{k} {v:.4f}" for k, v in fields["test"].items()))  # fmt: skip
+    return fields | write_artifacts(trainer, data.val, data.preprocessor.classes, best_epoch, out_dir)
 
 
 def setup_runtime(cfg: DictConfig) -> torch.device:
@@ -143,23 +182,50 @@ def setup_data(cfg: DictConfig) -> Table:
     return table
 
 
-def prepare(table: Table, loss: Loss, cfg: DictConfig, device: torch.device) -> Prepared:
-    """Split the rows, fit the preprocessing on the training rows, move tensors to the device."""
-    table = drop_missing(table)
-    n = len(table.frame)
-    labels = table.frame[table.target].astype(str).to_numpy() if loss.is_classifier else None
-    if cfg.validation.name == "split":
-        train_rows, val_rows = split_indices(n, cfg.validation.fraction, cfg.seed, labels)
-    else:
-        train_rows, val_rows = np.arange(n), np.arange(0)
-    if len(train_rows) == 0:
-        raise ConfigError(f"validation.fraction={cfg.validation.fraction} leaves no training rows of {n}")
-    pre = Preprocessor.fit(table, train_rows, loss.is_classifier)
+def class_labels(table: Table, loss: Loss) -> np.ndarray | None:
+    """The target as strings for stratifying (classifiers), ``None`` for regression."""
+    return table.frame[table.target].astype(str).to_numpy() if loss.is_classifier else None
+
+
+def holdout_rows(cfg: DictConfig, table: Table, loss: Loss) -> tuple[np.ndarray, np.ndarray]:
+    """``(rest, test)``: the ``dataset.test_fraction`` test rows, held out (stratified) before validation."""
+    n, fraction = len(table.frame), cfg.dataset.get("test_fraction") or 0
+    if not fraction:
+        return np.arange(n), np.arange(0)
+    rest, test = split_indices(n, fraction, cfg.seed, class_labels(table, loss))
+    if len(rest) == 0:
+        raise ConfigError(f"dataset.test_fraction={fraction} leaves no rows to train on of {n}")
+    return rest, test
+
+
+def split_rows(cfg: DictConfig, table: Table, loss: Loss) -> Rows:
+    """Training, validation and test rows of a ``validation=split`` or ``validation=none`` run."""
+    rest, test = holdout_rows(cfg, table, loss)
+    if cfg.validation.name != "split":
+        return Rows(rest, np.arange(0), test)
+    labels = class_labels(table, loss)
+    train, val = split_indices(
+        len(rest), cfg.validation.fraction, cfg.seed, None if labels is None else labels[rest]
+    )
+    if len(train) == 0:
+        raise ConfigError(
+            f"validation.fraction={cfg.validation.fraction} leaves no training rows of {len(rest)}"
+        )
+    return Rows(rest[train], rest[val], test)
+
+
+def prepare(table: Table, loss: Loss, rows: Rows, device: torch.device) -> Prepared:
+    """Fit the preprocessing on the training rows, encode every part, move tensors to the device."""
+    pre = Preprocessor.fit(table, rows.train, loss.is_classifier)
     x = torch.from_numpy(pre.transform(table.frame)).to(device)
     y = loss.encode_targets(torch.from_numpy(pre.encode_target(table.frame[table.target]))).to(device)
-    val = Split(x[val_rows], y[val_rows]) if len(val_rows) else None
+
+    def part(idx: np.ndarray) -> Split | None:
+        return Split(x[idx], y[idx]) if len(idx) else None
+
     n_classes = len(pre.classes) if pre.classes is not None else 0
-    return Prepared(Split(x[train_rows], y[train_rows]), val, pre, n_classes, table.input_shape)
+    return Prepared(Split(x[rows.train], y[rows.train]), part(rows.val), part(rows.test), pre, n_classes,
+                    table.input_shape)  # fmt: skip
 
 
 def setup_model(cfg: DictConfig, data: Prepared, loss: Loss) -> nn.Module:
@@ -189,11 +255,23 @@ def describe_run(cfg: DictConfig, data: Prepared, model: nn.Module, device: torc
         "data": {
             "train_rows": len(data.train),
             "val_rows": len(data.val) if data.val is not None else 0,
+            "test_rows": len(data.test) if data.test is not None else 0,
             "features": data.preprocessor.n_features,
             "classes": data.preprocessor.classes,
+            "input_shape": list(data.input_shape) if data.input_shape else None,
         },
         "parameters": sum(p.numel() for p in model.parameters()),
     }
+
+
+def _log_start(cfg: DictConfig, table: Table, data: Prepared, model: nn.Module, device: torch.device,
+               out_dir: Path) -> None:  # fmt: skip
+    log.info(
+        "%s: %d train / %d val rows, %d features%s; model %s (%s parameters) on %s; run dir %s",
+        table.name, len(data.train), len(data.val) if data.val else 0, data.preprocessor.n_features,
+        f", {data.n_classes} classes" if data.n_classes else "", cfg.model.name,
+        f"{sum(p.numel() for p in model.parameters()):,}", device, out_dir,
+    )  # fmt: skip
 
 
 def _log_outcome(summary: dict[str, Any], out_dir: Path) -> None:

@@ -83,3 +83,28 @@ class ProgressCallback(Callback):
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
+
+
+class BestWeights(Callback):
+    """Keeps a copy of the model's weights at the best epoch of ``monitor`` (``mode``: min or max), in memory.
+
+    ``restore(model)`` loads them back after training, so test scoring, reports and ``model.pt`` use the
+    best epoch; without any finite ``monitor`` value the final weights stay.
+    """
+
+    def __init__(self, monitor: str, mode: str = "min") -> None:
+        self.monitor, self.sign = monitor, 1.0 if mode == "min" else -1.0
+        self.best_value = float("inf")
+        self.best_epoch: int | None = None
+        self.state: dict[str, object] | None = None
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, row: dict[str, float]) -> None:
+        value = self.sign * row.get(self.monitor, float("nan"))
+        if value < self.best_value:  # NaN compares False: a diverged epoch is never the best
+            self.best_value, self.best_epoch = value, epoch
+            self.state = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+
+    def restore(self, model: object) -> None:
+        """Load the best epoch's weights into ``model`` (no-op when no epoch had a finite monitor)."""
+        if self.state is not None:
+            model.load_state_dict(self.state)

@@ -58,13 +58,17 @@ def history_dict(rows: list[dict[str, float]], params: dict[str, Any]) -> dict[s
 
 
 class HistoryWriter(Callback):
-    """Rewrites ``history.csv`` and ``history.json`` in ``out_dir`` after every epoch."""
+    """Rewrites ``history.csv`` and ``history.json`` in ``out_dir`` after every epoch.
 
-    def __init__(self, out_dir: Path, params: dict[str, Any]) -> None:
-        self.out_dir, self.params = Path(out_dir), params
+    ``prefix`` columns come first in ``history.csv`` (``{"fold": 2}`` in a k-fold run).
+    """
+
+    def __init__(self, out_dir: Path, params: dict[str, Any], prefix: dict[str, Any] | None = None) -> None:
+        self.out_dir, self.params, self.prefix = Path(out_dir), params, prefix or {}
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, row: dict[str, float]) -> None:
-        atomic_write_text(self.out_dir / "history.csv", history_csv(trainer.history))
+        rows = [self.prefix | r for r in trainer.history]
+        atomic_write_text(self.out_dir / "history.csv", history_csv(rows))
         atomic_write_json(self.out_dir / "history.json", history_dict(trainer.history, self.params))
 
 

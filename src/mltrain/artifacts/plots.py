@@ -1,0 +1,71 @@
+"""PNG plots of a run, in ``<run>/plots/``: learning curves, and the confusion matrix of classifiers.
+
+matplotlib (Agg backend, no display needed) is imported only in this module, which ``fit`` imports after
+training, so start-up never pays for it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SKIP = ("epoch", "lr", "time_s", "fold")
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def learning_curves(history: list[dict[str, float]], best_epoch: int | None, out_dir: Path) -> str:
+    """``plots/learning_curves.png``: one panel per quantity (loss, each metric), train vs val.
+
+    Returns:
+        The path written, relative to ``out_dir``.
+    """
+    plt = _pyplot()
+    names = [k for k in history[0] if k not in SKIP and not k.startswith("val_")]
+    epochs = [r["epoch"] for r in history]
+    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 4), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        ax.plot(epochs, [r[name] for r in history], marker=".", label="train")
+        if f"val_{name}" in history[0]:
+            ax.plot(epochs, [r[f"val_{name}"] for r in history], marker=".", label="val")
+        if best_epoch is not None:
+            ax.axvline(best_epoch, color="grey", linestyle="--", label=f"best epoch {best_epoch}")
+        ax.set(title=name, xlabel="epoch")
+        ax.legend()
+    return _save(fig, plt, out_dir, "learning_curves.png")
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, classes: list[Any], out_dir: Path) -> str:
+    """``plots/confusion_matrix.png``: counts, true class by row, predicted class by column, named."""
+    plt = _pyplot()
+    n = len(classes)
+    cm = np.bincount(y_true * n + y_pred, minlength=n * n).reshape(n, n)
+    size = max(4.0, 0.6 * n + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(cm, cmap="Blues")
+    names = [str(c) for c in classes]
+    ax.set_xticks(range(n), names, rotation=45, ha="right")
+    ax.set_yticks(range(n), names)
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, str(cm[i, j]), ha="center", va="center",
+                    color="white" if cm[i, j] > cm.max() / 2 else "black")  # fmt: skip
+    ax.set(xlabel="predicted", ylabel="true", title="confusion matrix (validation, best weights)")
+    return _save(fig, plt, out_dir, "confusion_matrix.png")
+
+
+def _save(fig: Any, plt: Any, out_dir: Path, name: str) -> str:
+    (Path(out_dir) / "plots").mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(Path(out_dir) / "plots" / name, dpi=100)
+    plt.close(fig)
+    return f"plots/{name}"

@@ -1,0 +1,101 @@
+"""What a finished run leaves for people: the curve diagnosis, the per-class report, and the plots.
+
+Called by ``commands/fit.py`` after training with the best weights restored. scikit-learn and matplotlib
+are imported here, inside the functions, so ``mltrain fit --help`` and CSV start-up do not pay for them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mltrain.training.history import atomic_write_json, atomic_write_text
+
+log = logging.getLogger(__name__)
+
+PATIENCE = 3  # epochs of rising validation loss (while training loss falls) that count as overfitting
+
+
+def diagnose(history: list[dict[str, float]], patience: int = PATIENCE) -> dict[str, Any]:
+    """Read the learning curves: ``diverged``, ``overfitting`` (from epoch E), ``still_improving`` or ``ok``.
+
+    Overfitting: validation loss rose for ``patience`` consecutive epochs while training loss fell; E is
+    the epoch before the rise began. Underfitting: training loss at the last epoch is still within 1% of
+    the first epoch's. Still improving: the monitored loss fell at the last epoch and is at its minimum.
+    """
+    if not history:
+        return {"verdict": "no_epochs", "message": "no epoch completed"}
+    losses = [r["loss"] for r in history]
+    if not all(math.isfinite(v) for v in losses):
+        bad = next(r["epoch"] for r in history if not math.isfinite(r["loss"]))
+        return {
+            "verdict": "diverged",
+            "epoch": int(bad),
+            "message": f"training loss became non-finite at epoch {bad}",
+        }
+    val = [r.get("val_loss") for r in history]
+    if all(v is not None for v in val):
+        for i in range(len(history) - patience):
+            window = range(i + 1, i + patience + 1)
+            if all(val[j] > val[j - 1] and losses[j] < losses[j - 1] for j in window):
+                epoch = int(history[i]["epoch"])
+                return {"verdict": "overfitting", "epoch": epoch, "message": (
+                    f"overfitting from epoch {epoch}: validation loss rose {patience} epochs in a row "
+                    "while training loss fell")}  # fmt: skip
+    watched = val if all(v is not None for v in val) else losses
+    if len(losses) > 1 and losses[-1] > 0.99 * losses[0]:
+        return {"verdict": "underfitting", "message": "training loss barely fell; try more epochs, a higher "
+                "learning rate or a larger model"}  # fmt: skip
+    if len(watched) > 1 and watched[-1] < watched[-2] and watched[-1] <= min(watched):
+        return {
+            "verdict": "still_improving",
+            "message": "loss still falling at the last epoch; more epochs may help",
+        }
+    return {"verdict": "ok", "message": "no sign of over- or underfitting"}
+
+
+def classification_report(y_true: np.ndarray, y_pred: np.ndarray, classes: list[Any]) -> dict[str, Any]:
+    """scikit-learn's per-class precision, recall, F1 and support, plus macro and weighted averages."""
+    from sklearn.metrics import classification_report as sk_report
+
+    labels = list(range(len(classes)))
+    return sk_report(y_true, y_pred, labels=labels, target_names=[str(c) for c in classes],
+                     output_dict=True, zero_division=0)  # fmt: skip
+
+
+def write_report(report: dict[str, Any], out_dir: Path) -> None:
+    """``classification_report.json`` and ``.csv`` (one row per class and average)."""
+    atomic_write_json(out_dir / "classification_report.json", report)
+    lines = ["label,precision,recall,f1-score,support"]
+    for label, row in report.items():
+        if isinstance(row, dict):
+            lines.append(f"{label},{row['precision']},{row['recall']},{row['f1-score']},{row['support']}")
+    atomic_write_text(out_dir / "classification_report.csv", "\n".join(lines) + "\n")
+
+
+def write_artifacts(
+    trainer: Any, val: Any, classes: list[Any] | None, best_epoch: int | None, out_dir: Path
+) -> dict[str, Any]:
+    """Diagnosis, learning curves and, for classifiers with validation rows, the report and confusion matrix.
+
+    Returns:
+        Fields for ``summary.json``: ``diagnosis`` (and ``artifacts``, the files written).
+    """
+    from mltrain.artifacts import plots
+
+    diagnosis = diagnose(trainer.history)
+    log.info("diagnosis: %s", diagnosis["message"])
+    written = []
+    if trainer.history:
+        written.append(plots.learning_curves(trainer.history, best_epoch, out_dir))
+    if classes is not None and val is not None and diagnosis["verdict"] != "diverged":
+        y_pred = trainer.loss.labels(trainer.predict(val.x)).cpu().numpy()
+        y_true = val.y.long().reshape(-1).cpu().numpy()
+        write_report(classification_report(y_true, y_pred, classes), out_dir)
+        written += ["classification_report.json", "classification_report.csv"]
+        written.append(plots.confusion_matrix(y_true, y_pred, classes, out_dir))
+    return {"diagnosis": diagnosis, "artifacts": written}

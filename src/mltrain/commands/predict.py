@@ -1,0 +1,78 @@
+"""``mltrain predict``: a finished run's predictions for the rows of a raw CSV, streamed in chunks.
+
+    mltrain predict run=runs/fit/<run> input=new.csv output=preds.csv id=name
+
+The output has the ``id`` column (when given), ``prediction`` (the label in the data's own names, or the
+value in the target's units) and, for classifiers, ``prob_<class>`` per class. A k-fold parent directory
+predicts with the mean probability (or value) of its fold models.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+from mltrain.commands.saved import SavedRun, check_frame, ensemble_outputs, load_run, to_original_units
+from mltrain.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+
+def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
+    """Write the predictions of ``cfg.run``'s model for ``cfg.input`` to ``cfg.output``.
+
+    Returns:
+        ``{"status": "completed", "rows": n, "output": path}``.
+
+    Raises:
+        ConfigError, DataError: a missing key or file, a missing column, an unseen category.
+    """
+    required = [k for k in ("run", "input", "output") if OmegaConf.is_missing(cfg, k)]
+    if required:
+        raise ConfigError([f"{k} is required, e.g. mltrain predict {k}=..." for k in required])
+    runs = load_run(Path(cfg.run))
+    source, output = Path(cfg.input), Path(cfg.output)
+    if not source.is_file():
+        raise DataError(f"input={source}: no such file")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    rows = 0
+    for i, chunk in enumerate(_chunks(source, cfg.chunksize)):
+        frame = predict_frame(runs, chunk, cfg.id, f"input={source}")
+        frame.to_csv(output, mode="w" if i == 0 else "a", header=i == 0, index=False)
+        rows += len(frame)
+    log.info("%d predictions from %d model(s) of %s -> %s", rows, len(runs), cfg.run, output)
+    return {"status": "completed", "rows": rows, "output": str(output)}
+
+
+def _chunks(source: Path, chunksize: int) -> Any:
+    try:
+        yield from pd.read_csv(source, chunksize=chunksize)
+    except pd.errors.EmptyDataError as e:
+        raise DataError(f"input={source} is empty") from e
+
+
+def predict_frame(
+    runs: list[SavedRun], chunk: pd.DataFrame, id_column: str | None, source: str
+) -> pd.DataFrame:
+    """The output rows for one chunk of raw input rows."""
+    if id_column is not None and id_column not in chunk.columns:
+        raise DataError(f"id={id_column}: {source} has no column {id_column!r}")
+    for r in runs:
+        check_frame(r.preprocessor, chunk, source)
+    out = pd.DataFrame({id_column: chunk[id_column].to_numpy()} if id_column else {})
+    raw = ensemble_outputs(runs, chunk)
+    loss, classes = runs[0].loss, runs[0].classes
+    if classes is None:
+        values = to_original_units(runs[0], raw)
+        out["prediction"] = values[:, 0]
+        return out
+    labels = loss.labels(raw).numpy()
+    out["prediction"] = [classes[i] for i in labels]
+    probabilities = loss.probabilities(raw).numpy()
+    for j, name in enumerate(classes):
+        out[f"prob_{name}"] = probabilities[:, j]
+    return out

@@ -1,0 +1,138 @@
+"""A finished ``fit`` run loaded back for ``evaluate`` and ``predict``: config, preprocessing and model.
+
+models = load_run(Path("runs/fit/<run>"))     # one model, or one per fold of a k-fold parent directory
+outputs = ensemble_outputs(models, frame)     # raw model outputs on a raw frame (fold models averaged)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor, nn
+
+from mltrain.components.losses import BINARY, LOSSES, MULTICLASS, Loss
+from mltrain.components.models import MODELS
+from mltrain.components.preprocessing import Preprocessor
+from mltrain.config import options
+from mltrain.errors import ConfigError, DataError
+
+
+@dataclass
+class SavedRun:
+    """One trained model with everything needed to apply it to raw rows."""
+
+    path: Path
+    cfg: DictConfig
+    summary: dict[str, Any]
+    preprocessor: Preprocessor
+    loss: Loss
+    model: nn.Module
+
+    @property
+    def classes(self) -> list[Any] | None:
+        return self.preprocessor.classes
+
+
+def load_run(path: Path) -> list[SavedRun]:
+    """The run's model, or each fold's model for a k-fold parent directory (one with ``fold_<i>/``).
+
+    Raises:
+        ConfigError: no such directory, or a directory without ``model.pt``.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise ConfigError(f"run={path}: no such run directory")
+    if (path / "model.pt").is_file():
+        return [load_one(path)]
+    folds = sorted(path.glob("fold_*/model.pt"), key=lambda p: int(p.parent.name.split("_")[1]))
+    if folds:
+        return [load_one(p.parent) for p in folds]
+    raise ConfigError(
+        f"run={path} has no model.pt (an unfinished run, or not a fit run directory); "
+        "pass the directory of a finished `mltrain fit` run"
+    )
+
+
+def load_one(path: Path) -> SavedRun:
+    """Rebuild the model of one run directory and load its saved weights."""
+    for name in ("config.yaml", "preprocessing.json", "summary.json"):
+        if not (path / name).is_file():
+            raise ConfigError(f"run={path} has no {name}; pass the directory of a finished `mltrain fit` run")
+    cfg = OmegaConf.load(path / "config.yaml")
+    pre = Preprocessor.from_dict(json.loads((path / "preprocessing.json").read_text()))
+    summary = json.loads((path / "summary.json").read_text())
+    loss = LOSSES.get(cfg.loss.name)(**options(cfg.loss))
+    shape = summary.get("data", {}).get("input_shape")
+    model = MODELS.get(cfg.model.name)(
+        in_features=pre.n_features,
+        out_features=loss.out_features(len(pre.classes) if pre.classes is not None else 0),
+        input_shape=tuple(shape) if shape else None,
+        **options(cfg.model),
+    )
+    model.load_state_dict(torch.load(path / "model.pt", weights_only=True, map_location="cpu"))
+    return SavedRun(path, cfg, summary, pre, loss, model.eval())
+
+
+def check_frame(pre: Preprocessor, frame: pd.DataFrame, source: str) -> None:
+    """Every feature column present, no category the model never saw, no gap the run cannot fill.
+
+    Raises:
+        DataError: naming the column and the values.
+    """
+    missing = [c for c in pre.features if c not in frame.columns]
+    if missing:
+        raise DataError(f"{source} has no column {', '.join(map(repr, missing))} (the model needs it)")
+    for column, cats in pre.categories.items():
+        values = frame[column].dropna()
+        unseen = sorted({str(v) for v in values[~values.isin(cats)]})
+        if unseen:
+            raise DataError(
+                f"{source}: column {column!r} has categories the model never saw: {', '.join(unseen[:5])}; "
+                f"known: {', '.join(map(str, cats))}"
+            )
+    gaps = [c for c in pre.features if c not in pre.fill and frame[c].isna().any()]
+    if gaps:
+        raise DataError(
+            f"{source} has missing values in {', '.join(map(repr, gaps))} (the run did not impute)"
+        )
+
+
+@torch.no_grad()
+def outputs(run: SavedRun, frame: pd.DataFrame) -> Tensor:
+    """Raw model outputs for the rows of a raw frame."""
+    x = torch.from_numpy(run.preprocessor.transform(frame))
+    return torch.cat([run.model(x[i : i + 4096]) for i in range(0, len(x), 4096)]) if len(x) else run.model(x)
+
+
+def ensemble_outputs(runs: list[SavedRun], frame: pd.DataFrame) -> Tensor:
+    """Outputs of the mean prediction of ``runs``: log of the mean probability (classifiers), mean value.
+
+    The result is shaped like one model's outputs, so losses, metrics and ``loss.labels`` apply as they are.
+    """
+    loss = runs[0].loss
+    raw = [outputs(r, frame) for r in runs]
+    if len(raw) == 1:
+        return raw[0]
+    if loss.task == MULTICLASS:
+        return torch.stack([o.softmax(1) for o in raw]).mean(0).clamp_min(1e-12).log()
+    if loss.task == BINARY:
+        return torch.logit(torch.stack([torch.sigmoid(o) for o in raw]).mean(0), eps=1e-7)
+    # regression: each fold standardised the target its own way; average in real units, then use run 0's
+    pre = runs[0].preprocessor
+    real = torch.stack(
+        [o * r.preprocessor.target_scale + r.preprocessor.target_mean for o, r in zip(raw, runs, strict=True)]
+    )
+    return (real.mean(0) - pre.target_mean) / pre.target_scale
+
+
+def to_original_units(run: SavedRun, values: Tensor) -> np.ndarray:
+    """Regression outputs in the target's own units."""
+    pre = run.preprocessor
+    return (values.double().numpy() * pre.target_scale + pre.target_mean).reshape(len(values), -1)

@@ -1,0 +1,133 @@
+"""``mltrain evaluate`` and ``mltrain predict`` on runs fitted here: agreement with sklearn, bad inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
+from sklearn.metrics import accuracy_score, mean_absolute_error
+
+from mltrain.cli import _install_resolvers
+from mltrain.commands import evaluate, fit, predict
+from mltrain.config import register_schemas
+from mltrain.errors import ConfigError, DataError
+from tests.test_cli import mltrain, write_penguins
+
+
+def fit_run(path: Path, overrides: list[str]) -> Path:
+    register_schemas()
+    _install_resolvers()
+    with initialize_config_module("mltrain.conf", version_base="1.3"):
+        cfg = compose("fit", overrides=["trainer.epochs=5", "model.hidden=[16]", *overrides])
+    GlobalHydra.instance().clear()
+    fit.run(cfg, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def penguins(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A penguins CSV (string labels, a categorical column) and a run fitted on it with a test split."""
+    root = tmp_path_factory.mktemp("penguins")
+    data = write_penguins(root / "penguins.csv")
+    run = fit_run(root / "run", ["dataset=csv", f"dataset.path={data}", "dataset.target=species",
+                                 "dataset.test_fraction=0.2", "metric=[accuracy,f1]"])  # fmt: skip
+    return data, run
+
+
+def test_evaluate_on_held_out_rows_reproduces_the_training_time_test_metrics(
+    penguins: tuple[Path, Path], tmp_path: Path
+) -> None:
+    _, run = penguins
+    result = evaluate.run(OmegaConf.create({"run": str(run), "input": None, "max_drop": 0.0}), tmp_path)
+
+    test = json.loads((run / "summary.json").read_text())["test"]
+    assert result["metrics"]["accuracy"] == pytest.approx(test["test_accuracy"])
+    assert result["metrics"]["loss"] == pytest.approx(test["test_loss"], rel=1e-5)
+    assert result["failed"] == [] and result["rows"] == 60
+    saved = json.loads((tmp_path / "evaluation.json").read_text())
+    assert sum(map(sum, saved["confusion_matrix"])) == 60
+    assert set(saved["report"]) >= {"Adelie", "Chinstrap", "Gentoo", "macro avg", "weighted avg"}
+    assert (tmp_path / "plots" / "confusion_matrix.png").stat().st_size > 5000
+
+
+def test_predict_then_evaluate_agree_with_sklearn(penguins: tuple[Path, Path], tmp_path: Path) -> None:
+    data, run = penguins
+    shuffled = pd.read_csv(data).sample(frac=1.0, axis=1, random_state=0).assign(extra="x", row=range(300))
+    shuffled.to_csv(tmp_path / "new.csv", index=False)  # columns in another order, an extra column
+    cfg = {"run": str(run), "input": str(tmp_path / "new.csv"), "output": str(tmp_path / "p.csv"),
+           "id": "row", "chunksize": 64}  # fmt: skip
+
+    predict.run(OmegaConf.create(cfg), tmp_path)
+    result = evaluate.run(
+        OmegaConf.create({"run": str(run), "input": cfg["input"], "max_drop": None}), tmp_path
+    )
+
+    out = pd.read_csv(tmp_path / "p.csv")
+    assert list(out.columns) == ["row", "prediction", "prob_Adelie", "prob_Chinstrap", "prob_Gentoo"]
+    assert list(out.row) == list(range(300))  # every chunk, in order
+    assert out.filter(like="prob_").sum(axis=1).to_numpy() == pytest.approx(1.0, abs=1e-5)
+    assert accuracy_score(shuffled.species, out.prediction) == pytest.approx(result["metrics"]["accuracy"])
+
+
+def test_kfold_parent_predicts_with_the_mean_of_its_folds(tmp_path: Path) -> None:
+    run = fit_run(tmp_path / "cv", ["dataset=diabetes", "loss=mse", "metric=[mae]", "validation=kfold",
+                                    "validation.k=2"])  # fmt: skip
+    from sklearn.datasets import load_diabetes
+
+    frame = load_diabetes(as_frame=True).frame
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    args = {"run": str(run), "input": str(tmp_path / "d.csv"), "id": None, "chunksize": 1000}
+
+    predict.run(OmegaConf.create(args | {"output": str(tmp_path / "all.csv")}), tmp_path)
+    folds = []
+    for i in (1, 2):
+        one = args | {"run": str(run / f"fold_{i}"), "output": str(tmp_path / f"{i}.csv")}
+        predict.run(OmegaConf.create(one), tmp_path)
+        folds.append(pd.read_csv(tmp_path / f"{i}.csv").prediction)
+    ensemble = pd.read_csv(tmp_path / "all.csv").prediction
+    assert ensemble.to_numpy() == pytest.approx(((folds[0] + folds[1]) / 2).to_numpy(), rel=1e-4)
+    result = evaluate.run(
+        OmegaConf.create({"run": str(run), "input": args["input"], "max_drop": None}), tmp_path
+    )
+    assert result["metrics"]["mae"] == pytest.approx(mean_absolute_error(frame.target, ensemble), rel=1e-4)
+
+
+def test_bad_inputs_are_user_errors_naming_the_problem(penguins: tuple[Path, Path], tmp_path: Path) -> None:
+    data, run = penguins
+    frame = pd.read_csv(data)
+    frame.drop(columns="bill_depth").to_csv(tmp_path / "no_col.csv", index=False)
+    frame.assign(island="Atlantis").to_csv(tmp_path / "unseen.csv", index=False)
+    base = {"run": str(run), "output": str(tmp_path / "p.csv"), "id": None, "chunksize": 100}
+
+    with pytest.raises(DataError, match="no column 'bill_depth'"):
+        predict.run(OmegaConf.create(base | {"input": str(tmp_path / "no_col.csv")}), tmp_path)
+    with pytest.raises(DataError, match="'island' has categories the model never saw: Atlantis"):
+        predict.run(OmegaConf.create(base | {"input": str(tmp_path / "unseen.csv")}), tmp_path)
+    with pytest.raises(ConfigError, match="has no model.pt"):
+        predict.run(OmegaConf.create(base | {"run": str(tmp_path), "input": str(data)}), tmp_path)
+
+
+def test_commands_exit_2_on_bad_input_and_3_on_a_metric_drop(
+    penguins: tuple[Path, Path], tmp_path: Path
+) -> None:
+    data, run = penguins
+    missing = mltrain("predict", f"run={tmp_path}", f"input={data}", "output=p.csv", cwd=tmp_path)
+    assert missing.returncode == 2 and "has no model.pt" in missing.stderr, missing.stderr
+    assert "Traceback" not in missing.stderr
+    typo = mltrain("evaluate", f"run={run}", "max_dorp=0.1", cwd=tmp_path)
+    assert (
+        typo.returncode == 2
+        and "valid keys of the config: run, input, max_drop; did you mean max_drop?" in typo.stderr
+    )
+    frame = pd.read_csv(data)
+    frame.assign(species=frame.species.sample(frac=1.0, random_state=1).to_numpy()).to_csv(
+        tmp_path / "shuffled.csv", index=False
+    )  # labels scrambled: accuracy falls far below training time
+    dropped = mltrain("evaluate", f"run={run}", "input=shuffled.csv", "max_drop=0.05", cwd=tmp_path)
+    assert dropped.returncode == 3, dropped.stderr
+    assert "accuracy" in dropped.stderr and "max_drop=0.05" in dropped.stderr
