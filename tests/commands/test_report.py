@@ -88,3 +88,28 @@ def test_report_command_prints_the_table_and_exits_2_without_runs(sweep: Path) -
     assert result.stdout.index("0_job") < result.stdout.index("2_job") and "report.csv" in result.stdout
     empty = mltrain("report", cwd=sweep / "4_job" / ".hydra")
     assert empty.returncode == 2 and empty.stderr.startswith("error: no such directory: runs")
+
+
+def test_kfold_row_shows_mean_and_std_of_what_validation_kfold_writes(tmp_path: Path) -> None:
+    parent = tmp_path / "runs" / "fit" / "cv"
+    (parent / "fold_1").mkdir(parents=True)
+    (parent / ".hydra").mkdir()
+    (parent / ".hydra" / "overrides.yaml").write_text("- validation=kfold\n")
+    cv = {
+        "status": "completed", "k": 3, "monitor": "val_accuracy", "objective": 0.88,
+        "metrics": {
+            "best_epoch": {"mean": 4.0, "std": 1.0},
+            "best_val_accuracy": {"mean": 0.88, "std": 0.04},
+            "best_val_loss": {"mean": 0.5, "std": 0.1},
+            "final_val_accuracy": {"mean": 0.8, "std": 0.05},
+        },
+    }  # fmt: skip
+    (parent / "cv_summary.json").write_text(json.dumps(cv))
+    (parent / "fold_1" / "summary.json").write_text(json.dumps({"monitor": "val_accuracy", "mode": "max"}))
+    table = build_report([tmp_path / "runs"])
+    assert len(table) == 1
+    row = table.iloc[0]
+    assert row["objective"] == 0.88 and row["val_accuracy"] == 0.88
+    cells = dict(zip(headers(table), formatted(table)[0], strict=True))
+    assert cells["val_accuracy"] == "0.88 ± 0.04" and cells["val_loss"] == "0.5 ± 0.1"
+    assert "final_val_accuracy" not in table.columns

@@ -36,40 +36,53 @@ def find_runs(dirs: list[Path]) -> list[Path]:
     return sorted(d for d in found if not any(p in d.parents for p in parents))
 
 
-def _cv_metrics(cv: dict[str, Any]) -> dict[str, float]:
-    """Mean metrics of a ``cv_summary.json``: ``{"mean": {m: v}}`` or ``{m: {"mean": v}}`` shapes."""
-    if isinstance(cv.get("mean"), dict):
-        return {k: v for k, v in cv["mean"].items() if isinstance(v, (int, float))}
-    metrics = cv.get("metrics", cv)
-    means = {k: v.get("mean") for k, v in metrics.items() if isinstance(v, dict)}
-    return {k: v for k, v in means.items() if isinstance(v, (int, float))}
+def _cv_metrics(cv: dict[str, Any]) -> tuple[dict[str, float], dict[str, float]]:
+    """Means and stds of a ``cv_summary.json``'s metrics at each fold's best epoch.
+
+    ``{"metrics": {"best_val_accuracy": {"mean": ..., "std": ...}, "test_loss": {...}}}`` (what
+    ``validation=kfold`` writes) becomes ``{"val_accuracy": mean, "test_loss": mean}`` and the stds.
+    """
+    means, stds = {}, {}
+    for key, stats in cv.get("metrics", cv).items():
+        if not isinstance(stats, dict) or key.startswith("final_") or key == "best_epoch":
+            continue
+        name = key.removeprefix("best_")
+        if isinstance(stats.get("mean"), (int, float)):
+            means[name], stds[name] = stats["mean"], stats.get("std")
+    return means, stds
 
 
 def run_row(run: Path, root: Path) -> dict[str, Any]:
     """The numbers of one run: status, epochs, objective, every val_/test_ metric, wall time.
 
-    A k-fold parent's metrics are the folds' means from ``cv_summary.json``; its objective is the mean of
-    the monitored column (named by its own summary, else by its first fold's).
+    A k-fold parent's metrics are the folds' mean (and std) at their best epochs, from ``cv_summary.json``.
     """
     summary = read_json(run / "summary.json") or {}
     cv = read_json(run / "cv_summary.json")
     metrics = dict(summary.get("best") or {})
     metrics.update(summary.get("test") or {})
     objective, monitor, mode = summary.get("objective"), summary.get("monitor"), summary.get("mode")
+    stds: dict[str, float] = {}
     if cv is not None:
-        metrics.update(_cv_metrics(cv))
-        fold = read_json(run / "fold_0" / "summary.json") or {}
-        monitor, mode = monitor or fold.get("monitor", "val_loss"), mode or fold.get("mode")
-        objective = metrics.get(monitor, objective)
+        means, stds = _cv_metrics(cv)
+        metrics.update(means)
+        folds = sorted(run.glob("fold_*/summary.json"))
+        fold = read_json(folds[0]) if folds else {}
+        monitor = cv.get("monitor") or monitor or (fold or {}).get("monitor", "val_loss")
+        mode = mode or (fold or {}).get("mode")
+        objective = metrics.get(monitor, cv.get("objective", objective))
+        summary = {**summary, "status": cv.get("status", summary.get("status", "completed"))}
     row = {
         "run": str(run.relative_to(root)) if root in run.parents else str(run),
-        "status": summary.get("status", "completed" if cv is not None else "unknown"),
+        "status": summary.get("status", "unknown"),
         "epochs": summary.get("epochs_completed"),
         "best_epoch": summary.get("best_epoch"),
         "objective": objective,
         "mode": mode or objective_direction(str(monitor or "val_loss")),
     }
-    row |= {k: v for k, v in metrics.items() if k.startswith(("val_", "test_"))}
+    shown = [k for k in metrics if k.startswith(("val_", "test_"))]
+    row |= {k: metrics[k] for k in shown}
+    row |= {f"{k}_std": stds[k] for k in shown if stds.get(k) is not None}
     row["wall_time_s"] = summary.get("wall_time_s")
     return row
 
@@ -184,13 +197,13 @@ def plot_curves(runs: list[Path], path: Path) -> bool:
 
 
 def formatted(table: pd.DataFrame) -> list[list[str]]:
-    """The table's cells as text: 4 significant digits, ``mean ± std`` for grouped metrics."""
+    """The table's cells as text: 4 significant digits, ``mean ± std`` for grouped and k-fold metrics."""
     rows = []
     for _, record in table.iterrows():
         cells = []
         for column in display_columns(table):
-            if column.endswith("_mean"):
-                std = record.get(column.removesuffix("_mean") + "_std")
+            std = record.get(column.removesuffix("_mean") + "_std")
+            if column.endswith("_mean") or (std is not None and not pd.isna(std)):  # grouped or k-fold
                 cells.append(f"{_number(record[column])} ± {_number(std)}")
             else:
                 cells.append(_number(record[column]))
