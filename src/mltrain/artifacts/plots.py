@@ -44,7 +44,10 @@ def learning_curves(history: list[dict[str, float]], best_epoch: int | None, out
     return _save(fig, plt, out_dir, "learning_curves.png")
 
 
-def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, classes: list[Any], out_dir: Path) -> str:
+def confusion_matrix(
+    y_true: np.ndarray, y_pred: np.ndarray, classes: list[Any], out_dir: Path,
+    rows: str = "validation rows, best weights",
+) -> str:  # fmt: skip
     """``plots/confusion_matrix.png``: counts, true class by row, predicted class by column, named."""
     plt = _pyplot()
     n = len(classes)
@@ -59,7 +62,7 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, classes: list[Any],
         for j in range(n):
             ax.text(j, i, str(cm[i, j]), ha="center", va="center",
                     color="white" if cm[i, j] > cm.max() / 2 else "black")  # fmt: skip
-    ax.set(xlabel="predicted", ylabel="true", title="confusion matrix (validation, best weights)")
+    ax.set(xlabel="predicted", ylabel="true", title=f"confusion matrix\n({rows})")
     return _save(fig, plt, out_dir, "confusion_matrix.png")
 
 
