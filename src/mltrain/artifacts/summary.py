@@ -46,12 +46,13 @@ class SummaryWriter(Callback):
     Args:
         path: where to write ``summary.json``.
         monitor: the history column that picks the best epoch (``val_loss``, or ``loss`` without
-            validation rows), minimised.
+            validation rows).
         static: fields fixed for the run (seed, device, data sizes, config choices).
+        mode: ``min`` or ``max``: whether the best epoch has the lowest or the highest ``monitor``.
     """
 
-    def __init__(self, path: Path, monitor: str, static: dict[str, Any]) -> None:
-        self.path, self.monitor, self.static = Path(path), monitor, static
+    def __init__(self, path: Path, monitor: str, static: dict[str, Any], mode: str = "min") -> None:
+        self.path, self.monitor, self.static, self.mode = Path(path), monitor, static, mode
         self.started = time.perf_counter()
         self.started_at = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
         self.versions = versions()
@@ -67,14 +68,14 @@ class SummaryWriter(Callback):
         self.write(trainer)
 
     def write(self, trainer: Trainer) -> None:
-        best = best_epoch(trainer.history, self.monitor)
+        best = best_epoch(trainer.history, self.monitor, self.mode)
         self.summary = {
             "status": trainer.status,
             "message": trainer.message,
             "epochs_completed": len(trainer.history),
             "epochs": trainer.epochs,
             "monitor": self.monitor,
-            "mode": "min",
+            "mode": self.mode,
             "best_epoch": int(best["epoch"]) if best else None,
             "best": best,
             "final": trainer.history[-1] if trainer.history else None,
