@@ -49,13 +49,30 @@ def main(argv: list[str] | None = None) -> None:
         _fail(choice_problem("command", command, COMMANDS))
     _strip_command_from_completion_line(command)
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises; _report_errors turns user errors into one line
-    sys.argv = [sys.argv[0], *rest]
+    sys.argv = [sys.argv[0], *_resume_in_place(rest)]
     _install_resolvers()
     from mltrain.schemas import register_schemas
 
     register_schemas()
     with _report_errors():
         _hydra_app(command)()
+
+
+def _resume_in_place(args: list[str]) -> list[str]:
+    """``resume=<dir>`` continues that run in its own directory: Hydra's run directory becomes ``<dir>``."""
+    given = [a.partition("=")[2] for a in args if a.startswith("resume=")]
+    if not given or not given[-1] or given[-1] == "null":
+        return args
+    if "-m" in args or "--multirun" in args:
+        _fail("resume= continues one run; it cannot be combined with -m/--multirun")
+    run_dir = Path(given[-1])
+    if not run_dir.is_dir():
+        _fail(f"resume={given[-1]}: no such run directory")
+    if not (run_dir / "checkpoints" / "last.pt").is_file():
+        _fail(f"resume={given[-1]}: no checkpoints/last.pt in that directory; nothing to continue")
+    if any(a.startswith("hydra.run.dir=") for a in args):
+        return args
+    return [*args, f"hydra.run.dir={run_dir}"]
 
 
 def _hydra_app(command: str) -> Any:

@@ -8,8 +8,12 @@ Called by ``cli.py`` with the composed config and Hydra's output directory; usab
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
+import os
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,6 +64,35 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    with run_lock(out_dir):
+        return _run(cfg, out_dir)
+
+
+@contextlib.contextmanager
+def run_lock(out_dir: Path) -> Iterator[None]:
+    """Hold ``<out_dir>/.lock`` (``flock``, with this process's pid in it) while the run lives.
+
+    Raises:
+        ConfigError: another live process holds the directory (a dead one's lock is released by the OS).
+    """
+    with open(out_dir / ".lock", "a+", encoding="utf-8") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "unknown"
+            raise ConfigError(
+                f"run directory {out_dir} is in use by a running mltrain process (pid {holder}); "
+                "wait for it to finish or stop it first"
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        yield
+
+
+def _run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     table = setup_data(cfg)
     device = setup_runtime(cfg)
     loss: Loss = LOSSES.get(cfg.loss.name)(**options(cfg.loss))
