@@ -259,7 +259,8 @@ def unique_run_dir(base: str, overrides: tuple[str, ...] = ()) -> str:
 
 def _remove_if_unused(out_dir: Path) -> None:
     """Delete a run directory this process made when the run was refused before writing its files."""
-    if out_dir.resolve() in _created and all(p.name in (".hydra", "fit.log") for p in out_dir.iterdir()):
+    unused = all(p.name in (".hydra", "fit.log", ".lock") for p in out_dir.iterdir())
+    if out_dir.resolve() in _created and unused:
         shutil.rmtree(out_dir, ignore_errors=True)
 
 
