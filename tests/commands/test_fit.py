@@ -140,3 +140,13 @@ def test_a_locked_run_directory_is_refused(tmp_path: Path) -> None:
         pass
     with fit.run_lock(tmp_path):  # released
         pass
+
+
+def test_deterministic_turns_on_torchs_deterministic_algorithms(compose_fit: Compose) -> None:
+    try:
+        fit.setup_runtime(compose_fit([*SMALL, "trainer.deterministic=true"]))
+        assert torch.are_deterministic_algorithms_enabled()
+        fit.setup_runtime(compose_fit(SMALL))
+        assert not torch.are_deterministic_algorithms_enabled()
+    finally:
+        torch.use_deterministic_algorithms(False)
