@@ -103,3 +103,18 @@ def test_kill_9_leaves_parseable_history_and_summary(tmp_path: Path) -> None:
     summary = json.loads((run / "summary.json").read_text())
     assert list(history.epoch) == list(range(1, len(history) + 1))
     assert summary["status"] == "running" and summary["epochs_completed"] >= 2
+
+
+@pytest.mark.slow
+def test_a_second_run_in_a_live_runs_directory_refuses_to_start(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    process = start(run, *LONG)
+    try:
+        wait_for_epochs(run, 1, process)
+        second = mltrain("fit", f"hydra.run.dir={run}", *LONG, cwd=tmp_path)
+    finally:
+        process.kill()
+        process.wait(timeout=60)
+
+    assert second.returncode == 2
+    assert f"in use by a running mltrain process (pid {process.pid})" in second.stderr
