@@ -26,6 +26,7 @@ from mltrain.components.metrics import KIND, METRICS, MetricSet
 from mltrain.components.models import MODELS, SUPPLIED
 from mltrain.components.optimizers import OPTIMIZERS
 from mltrain.components.registry import Registry
+from mltrain.components.schedulers import SCHEDULERS
 from mltrain.config import VALIDATIONS, TrainerConfig, options, validate, validate_config
 from mltrain.errors import ConfigError
 
@@ -36,9 +37,13 @@ GROUPS = sorted(d.name for d in CONF.iterdir() if d.is_dir() and not d.name.star
 CHOICES = [(group, f.stem) for group in GROUPS for f in sorted((CONF / group).glob("*.yaml"))]
 REGISTRIES: dict[str, Registry] = {
     "optimizer": OPTIMIZERS, "loss": LOSSES, "model": MODELS, "dataset": DATASETS, "metric": METRICS,
+    "scheduler": SCHEDULERS,
 }  # fmt: skip
-SUPPLIED_BY_CODE = {"optimizer": ("params",), "loss": (), "model": SUPPLIED, "dataset": ()}
-NAMED_GROUPS = ("optimizer", "loss", "model", "dataset", "validation")  # files with a `name:` key
+SUPPLIED_BY_CODE = {
+    "optimizer": ("params",), "loss": (), "model": SUPPLIED, "dataset": (),
+    "scheduler": ("optimizer", "epochs"),
+}  # fmt: skip
+NAMED_GROUPS = ("optimizer", "loss", "model", "dataset", "validation", "scheduler")  # files with `name:`
 REQUIRED = {  # values for the `???` keys of a choice, as a user must give them
     "dataset=csv": ["dataset.path=data.csv", "dataset.target=label"],  # the test writes data.csv
     "model=custom": ["model.factory=torch.nn:Linear"],
@@ -143,9 +148,19 @@ def builds_metric(cfg: DictConfig) -> None:
     assert scores[name].shape == () and torch.isfinite(scores[name])
 
 
+def builds_scheduler(cfg: DictConfig) -> None:
+    """The schedule steps through the run's epochs with a positive learning rate."""
+    optimizer = torch.optim.SGD(nn.Linear(2, 1).parameters(), lr=0.1)
+    schedule = SCHEDULERS.get(cfg.scheduler.name)(optimizer, epochs=5, **options(cfg.scheduler))
+    for _ in range(5):
+        optimizer.step()
+        schedule.step({"loss": 1.0, "val_loss": 1.0})
+        assert optimizer.param_groups[0]["lr"] >= 0
+
+
 BUILDS: dict[str, Callable[[DictConfig], None]] = {
     "optimizer": builds_optimizer, "loss": builds_loss, "model": builds_model, "dataset": builds_dataset,
-    "metric": builds_metric,
+    "metric": builds_metric, "scheduler": builds_scheduler,
 }  # fmt: skip
 
 

@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
     global _command
     _command = command
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises; _report_errors turns user errors into one line
-    sys.argv = [sys.argv[0], *rest]
+    sys.argv = [sys.argv[0], *_resume_in_place(rest)]
     _install_resolvers()
     from mltrain.schemas import register_schemas
 
@@ -80,6 +80,23 @@ def _exit_if_sweep_jobs_failed() -> None:
     if sweep is not None and sweep.failed_jobs:
         jobs = ", ".join(sweep.failed_jobs)
         _fail(f"{len(sweep.failed_jobs)} sweep job(s) failed: {jobs}; see error.txt in each", status=1)
+
+
+def _resume_in_place(args: list[str]) -> list[str]:
+    """``resume=<dir>`` continues that run in its own directory: Hydra's run directory becomes ``<dir>``."""
+    given = [a.partition("=")[2] for a in args if a.startswith("resume=")]
+    if not given or not given[-1] or given[-1] == "null":
+        return args
+    if "-m" in args or "--multirun" in args:
+        _fail("resume= continues one run; it cannot be combined with -m/--multirun")
+    run_dir = Path(given[-1])
+    if not run_dir.is_dir():
+        _fail(f"resume={given[-1]}: no such run directory")
+    if not (run_dir / "checkpoints" / "last.pt").is_file():
+        _fail(f"resume={given[-1]}: no checkpoints/last.pt in that directory; nothing to continue")
+    if any(a.startswith("hydra.run.dir=") for a in args):
+        return args
+    return [*args, f"hydra.run.dir={run_dir}"]
 
 
 def _hydra_app(command: str) -> Any:
@@ -354,9 +371,8 @@ def unique_run_dir(base: str, overrides: tuple[str, ...] = ()) -> str:
 
 def _remove_if_unused(out_dir: Path) -> None:
     """Delete a run directory this process made when the run was refused before writing its files."""
-    if out_dir.resolve() in _created and all(
-        p.name == ".hydra" or p.suffix == ".log" for p in out_dir.iterdir()
-    ):
+    unused = all(p.name in (".hydra", ".lock") or p.suffix == ".log" for p in out_dir.iterdir())
+    if out_dir.resolve() in _created and unused:
         shutil.rmtree(out_dir, ignore_errors=True)
 
 

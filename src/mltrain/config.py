@@ -17,12 +17,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from mltrain.components.datasets import CLASSES, CONTINUOUS, DATASETS, Table, check_synthetic
 from mltrain.components.losses import BINARY, LOSSES, MULTICLASS, REGRESSION, SUGGESTED
-from mltrain.components.metrics import check_metrics
+from mltrain.components.metrics import MODES, check_metrics, history_columns
 from mltrain.components.models import MODELS, SUPPLIED, check_model
 from mltrain.components.optimizers import OPTIMIZERS, check_optimizer
 from mltrain.components.preprocessing import describe_target, missing_counts
+from mltrain.components.schedulers import SCHEDULERS
 from mltrain.errors import ConfigError, choice_problem, did_you_mean
-from mltrain.schemas import OBJECTIVE_MODES, FitConfig, TrainerConfig, register_schemas
+from mltrain.schemas import OBJECTIVE_MODES, EarlyStoppingConfig, FitConfig, TrainerConfig, register_schemas
 
 __all__ = ["FitConfig", "TrainerConfig", "options", "register_schemas", "validate", "validate_config"]
 
@@ -55,6 +56,8 @@ def validate_config(cfg: DictConfig) -> list[str]:
     for key in ("num_threads", "limit_train_batches", "limit_val_batches"):
         if t[key] is not None and t[key] < 1:
             problems.append(f"trainer.{key} must be >= 1 or null, got {t[key]}")
+    if t.grad_clip is not None and t.grad_clip <= 0:
+        problems.append(f"trainer.grad_clip must be > 0 or null, got {t.grad_clip}")
     if t.device not in ("auto", "cpu", "mps") and not str(t.device).startswith("cuda"):
         problems.append(choice_problem("trainer.device", t.device, ["auto", "cpu", "cuda", "cuda:N"]))
 
@@ -63,6 +66,7 @@ def validate_config(cfg: DictConfig) -> list[str]:
         (LOSSES, cfg.loss, (), None),
         (MODELS, cfg.model, SUPPLIED, None),
         (DATASETS, cfg.dataset, (), None),
+        (SCHEDULERS, cfg.scheduler, ("optimizer", "epochs"), None),
     ):
         found = registry.check(node.name, options(node), skip)
         problems += found
@@ -76,6 +80,8 @@ def validate_config(cfg: DictConfig) -> list[str]:
     problems += _objective_problems(cfg)
     problems += _unknown_keys("", cfg, FitConfig.__dataclass_fields__)
     problems += _unknown_keys("trainer.", t, TrainerConfig.__dataclass_fields__)
+    problems += _unknown_keys("early_stopping.", cfg.early_stopping, EarlyStoppingConfig.__dataclass_fields__)
+    problems += _monitor_problems(cfg)
     v = cfg.validation
     if v.name not in VALIDATIONS:
         problems.append(choice_problem("validation", v.name, VALIDATIONS))
@@ -107,6 +113,36 @@ def _objective_problems(cfg: DictConfig) -> list[str]:
             f"objective={cfg.objective} is not a history column; valid: {', '.join(columns)}"
             f"{did_you_mean(cfg.objective, columns)}"
         )
+    return problems
+
+
+def monitored(cfg: DictConfig, key: str) -> str:
+    """The history column ``key`` (``early_stopping`` or ``scheduler``) watches: ``loss`` for ``val_loss``
+    when there are no validation rows."""
+    monitor = cfg[key].monitor
+    return "loss" if monitor == "val_loss" and cfg.validation.name == "none" else monitor
+
+
+def _monitor_problems(cfg: DictConfig) -> list[str]:
+    """The monitored columns exist in the history, modes are known, patience and min_delta make sense."""
+    problems = []
+    columns = history_columns(cfg.metric, cfg.validation.name != "none")
+    es = cfg.early_stopping
+    if es.patience is not None and es.patience < 1:
+        problems.append(f"early_stopping.patience must be >= 1 or null, got {es.patience}")
+    if es.min_delta < 0:
+        problems.append(f"early_stopping.min_delta must be >= 0, got {es.min_delta}")
+    nodes = [("early_stopping", es)]
+    if cfg.scheduler.get("name") == "plateau":
+        nodes.append(("scheduler", cfg.scheduler))
+    for key, node in nodes:
+        if monitored(cfg, key) not in columns:
+            problems.append(
+                f"{key}.monitor={node.monitor} is not a history column of this run; valid: "
+                f"{', '.join(columns)}{did_you_mean(node.monitor, columns)}"
+            )
+        if node.get("mode") not in MODES:
+            problems.append(choice_problem(f"{key}.mode", node.get("mode"), MODES))
     return problems
 
 

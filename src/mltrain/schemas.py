@@ -22,6 +22,17 @@ class TrainerConfig:
     num_threads: int | None = None
     limit_train_batches: int | None = None
     limit_val_batches: int | None = None
+    grad_clip: float | None = None
+    deterministic: bool = False
+
+
+@dataclass
+class EarlyStoppingConfig:
+    patience: int | None = None
+    monitor: str = "val_loss"
+    mode: str = "auto"
+    min_delta: float = 0.0
+    restore_best: bool = False
 
 
 @dataclass
@@ -35,7 +46,10 @@ class FitConfig:
     dataset: Any = MISSING
     model: Any = MISSING
     validation: Any = MISSING
+    scheduler: Any = MISSING
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+    resume: str | None = None
     debug: Any = None
 
 

@@ -8,8 +8,12 @@ Called by ``cli.py`` with the composed config and Hydra's output directory; usab
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
+import os
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,14 +26,17 @@ from torch import nn
 from mltrain.artifacts.summary import SummaryWriter
 from mltrain.components.datasets import DATASETS, Table
 from mltrain.components.losses import LOSSES, Loss
-from mltrain.components.metrics import MetricSet
+from mltrain.components.metrics import MetricSet, resolve_mode
 from mltrain.components.models import MODELS
 from mltrain.components.optimizers import OPTIMIZERS
 from mltrain.components.preprocessing import Preprocessor, drop_missing, split_indices
-from mltrain.config import options, validate
+from mltrain.components.schedulers import SCHEDULERS
+from mltrain.config import monitored, options, validate
 from mltrain.errors import ConfigError, DataError
 from mltrain.schemas import objective_direction
 from mltrain.training.callbacks import BestWeights, ProgressCallback
+from mltrain.training.checkpoints import CheckpointWriter, load_checkpoint, restore
+from mltrain.training.early_stopping import EarlyStopping
 from mltrain.training.history import HistoryWriter, atomic_write_json
 from mltrain.training.trainer import Split, Trainer, _to_floats
 
@@ -70,13 +77,40 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    table = drop_missing(setup_data(cfg))
-    loss: Loss = LOSSES.get(cfg.loss.name)(**options(cfg.loss))
-    if cfg.validation.name == "kfold":
-        from mltrain.commands.kfold import run_kfold
+    with run_lock(out_dir):
+        table = drop_missing(setup_data(cfg))
+        loss: Loss = LOSSES.get(cfg.loss.name)(**options(cfg.loss))
+        if cfg.validation.name == "kfold":
+            if cfg.get("resume"):
+                raise ConfigError("resume= does not support validation=kfold yet; start the k-fold run again")
+            from mltrain.commands.kfold import run_kfold
 
-        return run_kfold(cfg, table, loss, out_dir)
-    return fit_rows(cfg, table, split_rows(cfg, table, loss), out_dir)
+            return run_kfold(cfg, table, loss, out_dir)
+        return fit_rows(cfg, table, split_rows(cfg, table, loss), out_dir)
+
+
+@contextlib.contextmanager
+def run_lock(out_dir: Path) -> Iterator[None]:
+    """Hold ``<out_dir>/.lock`` (``flock``, with this process's pid in it) while the run lives.
+
+    Raises:
+        ConfigError: another live process holds the directory (a dead one's lock is released by the OS).
+    """
+    with open(out_dir / ".lock", "a+", encoding="utf-8") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "unknown"
+            raise ConfigError(
+                f"run directory {out_dir} is in use by a running mltrain process (pid {holder}); "
+                "wait for it to finish or stop it first"
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        yield
 
 
 def fit_rows(
@@ -91,24 +125,24 @@ def fit_rows(
     optimizer = OPTIMIZERS.get(cfg.optimizer.name)(model.parameters(), **options(cfg.optimizer))
     metrics = MetricSet(options(cfg.metric), loss, data.n_classes, target_scale(data.preprocessor))
 
+    scheduler = setup_scheduler(cfg, optimizer)
+    resumed = load_resume(cfg, out_dir)
+
     OmegaConf.save(cfg, out_dir / "config.yaml", resolve=True)
     atomic_write_json(out_dir / "preprocessing.json", data.preprocessor.to_dict())
     monitor, mode = objective(cfg, has_val=data.val is not None)
     static = describe_run(cfg, data, model, device) | ({"fold": fold} if fold is not None else {})
     summary = SummaryWriter(out_dir / "summary.json", monitor, static, mode)
-    best = BestWeights(monitor, mode)
+    best, stopper = BestWeights(monitor, mode), setup_early_stopping(cfg)
     params = {"epochs": cfg.trainer.epochs, "batch_size": cfg.trainer.batch_size, "samples": len(data.train)}
     prefix = {"fold": fold} if fold is not None else {}
-    trainer = Trainer(
-        model, optimizer, loss, metrics,
-        epochs=cfg.trainer.epochs,
-        batch_size=cfg.trainer.batch_size,
-        eval_batch_size=cfg.trainer.eval_batch_size,
-        callbacks=[ProgressCallback(), HistoryWriter(out_dir, params, prefix), best, summary],
-        generator=torch.Generator().manual_seed(cfg.seed),
-        limit_train_batches=cfg.trainer.limit_train_batches,
-        limit_val_batches=cfg.trainer.limit_val_batches,
-    )  # fmt: skip
+    callbacks = [stopper, ProgressCallback(), HistoryWriter(out_dir, params, prefix), best,
+                 CheckpointWriter(out_dir / "checkpoints", stopper), summary]  # fmt: skip
+    trainer = setup_trainer(cfg, model, optimizer, loss, metrics, scheduler, callbacks)
+    if resumed is not None:
+        restore(trainer, stopper, resumed)
+        if stopper.monitor == monitor and (out_dir / "checkpoints" / "best.pt").is_file():
+            best.seed(load_checkpoint(out_dir / "checkpoints" / "best.pt"))  # the best before the stop
     params["steps"] = trainer._n_batches(
         len(data.train), cfg.trainer.batch_size, cfg.trainer.limit_train_batches
     )
@@ -143,6 +177,81 @@ def finish_run(trainer: Trainer, data: Prepared, best_epoch: int | None, out_dir
     return fields | write_artifacts(trainer, data.val, data.preprocessor.classes, best_epoch, out_dir)
 
 
+def setup_trainer(
+    cfg: DictConfig,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss: Loss,
+    metrics: MetricSet,
+    scheduler: Any,
+    callbacks: list[Any],
+) -> Trainer:
+    """The trainer with the ``trainer.*`` settings and the callbacks that write the run's files."""
+    return Trainer(
+        model, optimizer, loss, metrics,
+        epochs=cfg.trainer.epochs,
+        batch_size=cfg.trainer.batch_size,
+        eval_batch_size=cfg.trainer.eval_batch_size,
+        callbacks=callbacks,
+        generator=torch.Generator().manual_seed(cfg.seed),
+        limit_train_batches=cfg.trainer.limit_train_batches,
+        limit_val_batches=cfg.trainer.limit_val_batches,
+        scheduler=scheduler,
+        grad_clip=cfg.trainer.grad_clip,
+    )  # fmt: skip
+
+
+def setup_scheduler(cfg: DictConfig, optimizer: torch.optim.Optimizer) -> Any:
+    """The configured learning-rate schedule; ``plateau`` watches ``loss`` for ``val_loss`` without
+    validation rows."""
+    kwargs = options(cfg.scheduler)
+    if "monitor" in kwargs:
+        kwargs["monitor"] = monitored(cfg, "scheduler")
+    return SCHEDULERS.get(cfg.scheduler.name)(optimizer, epochs=cfg.trainer.epochs, **kwargs)
+
+
+def setup_early_stopping(cfg: DictConfig) -> EarlyStopping:
+    """Early stopping as configured; with ``patience: null`` it only tracks the best epoch."""
+    es, monitor = cfg.early_stopping, monitored(cfg, "early_stopping")
+    return EarlyStopping(monitor, resolve_mode(monitor, es.mode), es.patience, es.min_delta, es.restore_best)
+
+
+def load_resume(cfg: DictConfig, out_dir: Path) -> dict[str, Any] | None:
+    """The last checkpoint of the run ``resume=<dir>`` names, after checking its config matches.
+
+    Raises:
+        ConfigError: the directory or its checkpoint is missing, or a key other than
+            ``trainer.epochs`` differs from the saved config.
+    """
+    if not cfg.get("resume"):
+        return None
+    run_dir = Path(cfg.resume)
+    if not (run_dir / "config.yaml").is_file() or not (run_dir / "checkpoints" / "last.pt").is_file():
+        raise ConfigError(f"resume={cfg.resume}: no run with a checkpoints/last.pt there to continue")
+    if run_dir.resolve() != out_dir.resolve():
+        raise ConfigError(f"resume={cfg.resume} must be the run directory, got output directory {out_dir}")
+    differing = config_differences(OmegaConf.load(run_dir / "config.yaml"), cfg)
+    if differing:
+        raise ConfigError(
+            f"resume={cfg.resume}: only trainer.epochs may change when resuming; these keys differ "
+            f"from the saved config: {', '.join(differing)}"
+        )
+    return load_checkpoint(run_dir / "checkpoints" / "last.pt")
+
+
+def config_differences(saved: DictConfig, cfg: DictConfig) -> list[str]:
+    """Dotted keys whose values differ between two configs, ignoring ``trainer.epochs`` and ``resume``."""
+    a, b = (_flatten(OmegaConf.to_container(c, resolve=True)) for c in (saved, cfg))
+    ignored = {"trainer.epochs", "resume"}
+    return sorted(k for k in a.keys() | b.keys() if k not in ignored and a.get(k) != b.get(k))
+
+
+def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(node, dict):
+        return {k: v for key, sub in node.items() for k, v in _flatten(sub, f"{prefix}{key}.").items()}
+    return {prefix.rstrip("."): node}
+
+
 def setup_runtime(cfg: DictConfig) -> torch.device:
     """Seed every random source, set torch's threads, and pick the device."""
     random.seed(cfg.seed)
@@ -150,6 +259,7 @@ def setup_runtime(cfg: DictConfig) -> torch.device:
     torch.manual_seed(cfg.seed)
     if cfg.trainer.num_threads:
         torch.set_num_threads(cfg.trainer.num_threads)
+    torch.use_deterministic_algorithms(cfg.trainer.deterministic)
     return resolve_device(cfg.trainer.device)
 
 
@@ -250,7 +360,9 @@ def describe_run(cfg: DictConfig, data: Prepared, model: nn.Module, device: torc
     return {
         "seed": cfg.seed,
         "device": str(device),
-        "choices": {g: cfg[g].name for g in ("optimizer", "loss", "dataset", "model", "validation")},
+        "choices": {
+            g: cfg[g].name for g in ("optimizer", "loss", "dataset", "model", "validation", "scheduler")
+        },
         "metrics": list(cfg.metric),
         "data": {
             "train_rows": len(data.train),

@@ -7,7 +7,7 @@ that override it, so the hot loop pays nothing for the others.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mltrain.training.trainer import Trainer
@@ -103,6 +103,12 @@ class BestWeights(Callback):
         if value < self.best_value:  # NaN compares False: a diverged epoch is never the best
             self.best_value, self.best_epoch = value, epoch
             self.state = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+
+    def seed(self, checkpoint: dict[str, Any]) -> None:
+        """Start from a ``best.pt`` checkpoint's weights and value (a resumed run's best so far)."""
+        row = checkpoint["history"][-1]
+        self.best_value, self.best_epoch = self.sign * row[self.monitor], int(row["epoch"])
+        self.state = {k: v.detach().clone() for k, v in checkpoint["model"].items()}
 
     def restore(self, model: object) -> None:
         """Load the best epoch's weights into ``model`` (no-op when no epoch had a finite monitor)."""

@@ -15,6 +15,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -52,6 +53,8 @@ class Trainer:
         callbacks: notified at fit/epoch begin and end (progress, history files).
         generator: the random source of the per-epoch shuffles.
         limit_train_batches / limit_val_batches: cap the batches per epoch (smoke runs).
+        scheduler: stepped after each epoch with its history row (``components.schedulers``).
+        grad_clip: clip the gradients' total L2 norm to this before each step; ``None`` = off.
     """
 
     def __init__(
@@ -67,12 +70,15 @@ class Trainer:
         generator: torch.Generator | None = None,
         limit_train_batches: int | None = None,
         limit_val_batches: int | None = None,
+        scheduler: Any = None,
+        grad_clip: float | None = None,
     ) -> None:
         self.model, self.optimizer, self.loss, self.metrics = model, optimizer, loss, metrics
         self.epochs, self.batch_size, self.eval_batch_size = epochs, batch_size, eval_batch_size
         self.callbacks = list(callbacks)
         self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
         self.limit_train_batches, self.limit_val_batches = limit_train_batches, limit_val_batches
+        self.scheduler, self.grad_clip = scheduler, grad_clip
         self.history: list[dict[str, float]] = []
         self.status = RUNNING
         self.message = ""
@@ -89,10 +95,11 @@ class Trainer:
             for epoch in range(len(self.history) + 1, self.epochs + 1):
                 self._notify("on_epoch_begin", epoch)
                 started = time.perf_counter()
+                lr = self.optimizer.param_groups[0]["lr"]  # the rate this epoch trains with
                 logs = self.train_epoch(train)
                 if val is not None and len(val) > 0:
                     logs |= {f"val_{k}": v for k, v in self.evaluate(val).items()}
-                row = {"epoch": epoch, **_to_floats(logs), "lr": self.optimizer.param_groups[0]["lr"],
+                row = {"epoch": epoch, **_to_floats(logs), "lr": lr,
                        "time_s": time.perf_counter() - started}  # fmt: skip
                 self.history.append(row)
                 if not math.isfinite(row["loss"]):
@@ -100,6 +107,8 @@ class Trainer:
                     self.message = (
                         f"loss became {row['loss']} at epoch {epoch}, batch {self._first_bad_batch}"
                     )
+                elif self.scheduler is not None:
+                    self.scheduler.step(row)
                 self._notify("on_epoch_end", epoch, row)
                 if self.status == DIVERGED or self.stop_training:
                     break
@@ -127,6 +136,8 @@ class Trainer:
             loss = self.loss(out, data.y[idx])
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if self.grad_clip is not None:  # returns the norm as a tensor: no host synchronisation
+                nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
             self.optimizer.step()
             if outputs is None:
                 outputs = torch.empty((n_used, *out.shape[1:]), dtype=out.dtype, device=out.device)

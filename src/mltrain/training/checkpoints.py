@@ -1,0 +1,123 @@
+"""Checkpoints: ``checkpoints/last.pt`` after every epoch and ``checkpoints/best.pt`` at the best one.
+
+A checkpoint holds what a run needs to continue exactly where it stopped: model, optimizer and scheduler
+state, the epoch, early-stopping state, the history so far and every random state (Python, NumPy, torch
+and the trainer's shuffle generator). It holds only tensors and plain Python values, so it loads with
+``torch.load(path, weights_only=True)``, which never runs code from the file:
+
+    state = load_checkpoint(Path("runs/fit/<run>/checkpoints/last.pt"))
+    model.load_state_dict(state["model"])
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mltrain.errors import DataError
+from mltrain.training.callbacks import Callback
+from mltrain.training.early_stopping import EarlyStopping
+from mltrain.training.trainer import Trainer
+
+
+def rng_state(generator: torch.Generator) -> dict[str, Any]:
+    """Every random source as tensors and lists of ints."""
+    version, mt, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {
+        "python": [version, list(mt), gauss],
+        "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)],
+        "torch": torch.get_rng_state(),
+        "shuffle": generator.get_state(),
+    }
+
+
+def set_rng_state(state: dict[str, Any], generator: torch.Generator) -> None:
+    """Put back what :func:`rng_state` saved."""
+    version, mt, gauss = state["python"]
+    random.setstate((version, tuple(mt), gauss))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    generator.set_state(state["shuffle"])
+
+
+def trainer_state(trainer: Trainer, early_stopping: EarlyStopping | None) -> dict[str, Any]:
+    """What :func:`restore` needs to continue ``trainer`` after its last finished epoch."""
+    return {
+        "epoch": len(trainer.history),
+        "model": trainer.model.state_dict(),
+        "optimizer": trainer.optimizer.state_dict(),
+        "scheduler": trainer.scheduler.state_dict() if trainer.scheduler is not None else None,
+        "early_stopping": early_stopping.state_dict() if early_stopping is not None else None,
+        "history": [dict(row) for row in trainer.history],
+        "rng": rng_state(trainer.generator),
+    }
+
+
+def restore(trainer: Trainer, early_stopping: EarlyStopping | None, state: dict[str, Any]) -> None:
+    """Load a checkpoint into a freshly built trainer (same config) so ``fit`` continues the run."""
+    trainer.model.load_state_dict(state["model"])
+    trainer.optimizer.load_state_dict(state["optimizer"])
+    if trainer.scheduler is not None and state["scheduler"] is not None:
+        trainer.scheduler.load_state_dict(state["scheduler"])
+    if early_stopping is not None and state["early_stopping"] is not None:
+        early_stopping.load_state_dict(state["early_stopping"])
+    trainer.history = [dict(row) for row in state["history"]]
+    set_rng_state(state["rng"], trainer.generator)
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """``torch.save`` to a temporary file in the same directory, then rename it over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """``torch.load(weights_only=True)``: a file holding anything but tensors and plain values is refused.
+
+    Raises:
+        DataError: the file is missing, not a checkpoint, or would run code when unpickled.
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError as e:
+        raise DataError(f"no checkpoint at {path}") from e
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise DataError(
+            f"{path} is not a safe mltrain checkpoint (refused by torch.load(weights_only=True): {first})"
+        ) from e
+
+
+class CheckpointWriter(Callback):
+    """Writes ``last.pt`` after every epoch and ``best.pt`` when ``early_stopping`` saw a new best.
+
+    Args:
+        directory: the run's ``checkpoints/`` folder.
+        early_stopping: tracks the monitored column's best epoch (also when its patience is ``None``).
+    """
+
+    def __init__(self, directory: Path, early_stopping: EarlyStopping) -> None:
+        self.directory, self.early_stopping = Path(directory), early_stopping
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, row: dict[str, float]) -> None:
+        state = trainer_state(trainer, self.early_stopping)
+        save_checkpoint(self.directory / "last.pt", state)
+        if self.early_stopping.best_epoch == epoch:
+            save_checkpoint(self.directory / "best.pt", state)
