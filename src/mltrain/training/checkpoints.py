@@ -99,9 +99,10 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     except FileNotFoundError as e:
         raise DataError(f"no checkpoint at {path}") from e
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        # torch's own message goes on to suggest weights_only=False, the one thing not to do: leave it out
         raise DataError(
-            f"{path} is not a safe mltrain checkpoint (refused by torch.load(weights_only=True): {first})"
+            f"{path} is not a safe mltrain checkpoint: torch.load(weights_only=True) refused it "
+            f"({type(e).__name__}; it may hold objects that run code when unpickled); nothing was loaded"
         ) from e
 
 
