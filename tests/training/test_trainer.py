@@ -420,3 +420,15 @@ def test_evaluate_and_predict_match_a_forward_pass() -> None:
     torch.testing.assert_close(predictions, out)
     assert float(scores["loss"]) == pytest.approx(F.cross_entropy(out, val.y).item(), **CLOSE)
     assert float(scores["accuracy"]) == pytest.approx(_correct_classes(out, val.y) / N_VAL, **CLOSE)
+
+
+def test_a_non_finite_val_loss_also_counts_as_divergence() -> None:
+    x, y = torch.randn(32, 4), torch.randint(0, 3, (32,))
+    model = nn.Linear(4, 3)
+    loss = LOSSES.get("ce")()
+    trainer = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.0), loss, MetricSet({}, loss, 3),
+                      epochs=3, batch_size=8)  # fmt: skip
+    x_val = torch.full((4, 4), float("inf"))  # finite training rows, overflowing validation rows
+    trainer.fit(Split(x, y), Split(x_val, y[:4]))
+    assert trainer.status == "diverged" and len(trainer.history) == 1
+    assert trainer.message.startswith("val_loss became nan at epoch 1")

@@ -107,6 +107,9 @@ class Trainer:
                     self.message = (
                         f"loss became {row['loss']} at epoch {epoch}, batch {self._first_bad_batch}"
                     )
+                elif not math.isfinite(row.get("val_loss", 0.0)):  # weights too large for the val rows
+                    self.status = DIVERGED
+                    self.message = f"val_loss became {row['val_loss']} at epoch {epoch}"
                 elif self.scheduler is not None:
                     self.scheduler.step(row)
                 self._notify("on_epoch_end", epoch, row)
