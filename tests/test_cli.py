@@ -174,3 +174,28 @@ def test_own_config_folder_with_cd(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["data"]["classes"] == ["Adelie", "Chinstrap", "Gentoo"]
+
+
+def test_a_failed_write_stops_the_run_with_one_message_and_keeps_earlier_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mltrain import cli
+    from mltrain.training import history
+
+    real, calls = history.atomic_write_text, []
+
+    def disk_full_at_epoch_3(path: Path, text: str) -> None:
+        if Path(path).name == "history.csv":
+            calls.append(path)
+            if len(calls) == 3:  # epochs 1 and 2 are on disk; the third epoch's rewrite fails
+                raise OSError(28, "No space left on device", str(path))
+        real(path, text)
+
+    monkeypatch.setattr(history, "atomic_write_text", disk_full_at_epoch_3)
+    monkeypatch.setattr(sys, "argv", ["mltrain"])
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["fit", "dataset=iris", "trainer.epochs=5", f"hydra.run.dir={tmp_path / 'run'}"])
+    assert stopped.value.code == cli.EXIT_IO
+    err = capsys.readouterr().err
+    assert "cannot write" in err and "No space left on device" in err and "Traceback" not in err
+    assert len(pd.read_csv(tmp_path / "run" / "history.csv")) == 2  # the last complete file stands

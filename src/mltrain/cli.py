@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import functools
+import importlib
 import logging
 import os
 import re
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 EXIT_USER_ERROR, EXIT_DIVERGED, EXIT_METRIC_DROP, EXIT_SIGINT, EXIT_SIGTERM = 2, 3, 3, 130, 143
+EXIT_IO = 74  # sysexits' EX_IOERR: a file could not be written
 COMMANDS = {
     "fit": "train a model: mltrain fit [group=choice] [key=value] ... (see mltrain fit --help)",
     "report": "one table of runs, sweep jobs and folds, best first: mltrain report [dir ...] (see --help)",
@@ -117,7 +119,6 @@ def _run_task(command: str, cfg: Any) -> Any:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from mltrain.commands import evaluate, fit, predict
     from mltrain.errors import UserError
 
     out_dir = Path(HydraConfig.get().runtime.output_dir)
@@ -125,12 +126,18 @@ def _run_task(command: str, cfg: Any) -> Any:
     if HydraConfig.get().mode == RunMode.MULTIRUN:
         return _run_sweep_job(cfg, out_dir)
     try:
-        summary = {"fit": fit, "evaluate": evaluate, "predict": predict}[command].run(cfg, out_dir)
+        # only the command that runs is imported: fit does not pay for evaluate's imports
+        summary = importlib.import_module(f"mltrain.commands.{command}").run(cfg, out_dir)
     except UserError as e:  # handled here, before Hydra logs "Error executing job"
         _remove_if_unused(out_dir)
         _fail(str(e))
     except KeyboardInterrupt:
         _fail(f"interrupted; the epochs before it are saved in {out_dir}", status=_interrupt_status)
+    except (
+        OSError
+    ) as e:  # disk full, read-only directory: files are replaced atomically, so earlier ones stand
+        where = e.filename or "a run file"
+        _fail(f"cannot write {where}: {e.strerror or e}; the files written before it are intact", EXIT_IO)
     if summary.get("failed"):  # evaluate: a metric dropped by more than max_drop
         _fail(f"{', '.join(summary['failed'])} dropped by more than max_drop={summary['max_drop']}; "
               f"see {out_dir / 'evaluation.json'}", status=EXIT_METRIC_DROP)  # fmt: skip

@@ -14,13 +14,11 @@ import numpy as np
 SKIP = ("epoch", "lr", "time_s", "fold")
 
 
-def _pyplot() -> Any:
-    import matplotlib
+def _figure(figsize: tuple[float, float]) -> Any:
+    """A bare matplotlib ``Figure``, drawn by Agg when saved: no pyplot import, no global figure state."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(figsize=figsize)
 
 
 def learning_curves(history: list[dict[str, float]], best_epoch: int | None, out_dir: Path) -> str:
@@ -29,10 +27,10 @@ def learning_curves(history: list[dict[str, float]], best_epoch: int | None, out
     Returns:
         The path written, relative to ``out_dir``.
     """
-    plt = _pyplot()
     names = [k for k in history[0] if k not in SKIP and not k.startswith("val_")]
     epochs = [r["epoch"] for r in history]
-    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 4), squeeze=False)
+    fig = _figure((5 * len(names), 4))
+    axes = fig.subplots(1, len(names), squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
         ax.plot(epochs, [r[name] for r in history], marker=".", label="train")
         if f"val_{name}" in history[0]:
@@ -41,7 +39,7 @@ def learning_curves(history: list[dict[str, float]], best_epoch: int | None, out
             ax.axvline(best_epoch, color="grey", linestyle="--", label=f"best epoch {best_epoch}")
         ax.set(title=name, xlabel="epoch")
         ax.legend()
-    return _save(fig, plt, out_dir, "learning_curves.png")
+    return _save(fig, out_dir, "learning_curves.png")
 
 
 def confusion_matrix(
@@ -49,11 +47,11 @@ def confusion_matrix(
     rows: str = "validation rows, best weights",
 ) -> str:  # fmt: skip
     """``plots/confusion_matrix.png``: counts, true class by row, predicted class by column, named."""
-    plt = _pyplot()
     n = len(classes)
     cm = np.bincount(y_true * n + y_pred, minlength=n * n).reshape(n, n)
     size = max(4.0, 0.6 * n + 2)
-    fig, ax = plt.subplots(figsize=(size, size))
+    fig = _figure((size, size))
+    ax = fig.subplots()
     ax.imshow(cm, cmap="Blues")
     names = [str(c) for c in classes]
     ax.set_xticks(range(n), names, rotation=45, ha="right")
@@ -63,12 +61,11 @@ def confusion_matrix(
             ax.text(j, i, str(cm[i, j]), ha="center", va="center",
                     color="white" if cm[i, j] > cm.max() / 2 else "black")  # fmt: skip
     ax.set(xlabel="predicted", ylabel="true", title=f"confusion matrix\n({rows})")
-    return _save(fig, plt, out_dir, "confusion_matrix.png")
+    return _save(fig, out_dir, "confusion_matrix.png")
 
 
-def _save(fig: Any, plt: Any, out_dir: Path, name: str) -> str:
+def _save(fig: Any, out_dir: Path, name: str) -> str:
     (Path(out_dir) / "plots").mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(Path(out_dir) / "plots" / name, dpi=100)
-    plt.close(fig)
     return f"plots/{name}"

@@ -59,12 +59,33 @@ def diagnose(history: list[dict[str, float]], patience: int = PATIENCE) -> dict[
 
 
 def classification_report(y_true: np.ndarray, y_pred: np.ndarray, classes: list[Any]) -> dict[str, Any]:
-    """scikit-learn's per-class precision, recall, F1 and support, plus macro and weighted averages."""
-    from sklearn.metrics import classification_report as sk_report
+    """Per-class precision, recall, F1 and support, plus accuracy and macro and weighted averages.
 
-    labels = list(range(len(classes)))
-    return sk_report(y_true, y_pred, labels=labels, target_names=[str(c) for c in classes],
-                     output_dict=True, zero_division=0)  # fmt: skip
+    The same numbers and layout as scikit-learn's ``classification_report(output_dict=True,
+    zero_division=0)`` (a test compares them), computed from the confusion matrix in NumPy so a run does
+    not import scikit-learn (and SciPy) just to write its report.
+    """
+    n = len(classes)
+    cm = np.bincount(np.asarray(y_true) * n + np.asarray(y_pred), minlength=n * n).reshape(n, n).astype(float)
+    tp, predicted, support = cm.diagonal(), cm.sum(0), cm.sum(1)
+    precision = np.divide(tp, predicted, out=np.zeros(n), where=predicted > 0)
+    recall = np.divide(tp, support, out=np.zeros(n), where=support > 0)
+    both = precision + recall
+    f1 = np.divide(2 * precision * recall, both, out=np.zeros(n), where=both > 0)
+    rows = {"precision": precision, "recall": recall, "f1-score": f1}
+    report: dict[str, Any] = {
+        str(c): {**{k: float(v[i]) for k, v in rows.items()}, "support": int(support[i])}
+        for i, c in enumerate(classes)
+    }
+    total = support.sum()
+    report["accuracy"] = float(tp.sum() / total) if total else 0.0
+    weights = support / total if total else np.zeros(n)
+    report["macro avg"] = {**{k: float(v.mean()) for k, v in rows.items()}, "support": int(total)}
+    report["weighted avg"] = {
+        **{k: float((v * weights).sum()) for k, v in rows.items()},
+        "support": int(total),
+    }
+    return report
 
 
 def write_report(report: dict[str, Any], out_dir: Path) -> None:
