@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mltrain.components.datasets import CLASSES, CONTINUOUS, DATASETS, Table, check_synthetic
 from mltrain.components.losses import BINARY, LOSSES, MULTICLASS, REGRESSION, SUGGESTED
-from mltrain.components.metrics import MODES, check_metrics, history_columns
+from mltrain.components.metrics import check_metrics, history_columns
 from mltrain.components.models import MODELS, SUPPLIED, check_model
 from mltrain.components.optimizers import OPTIMIZERS, check_optimizer
 from mltrain.components.preprocessing import describe_target, missing_counts
@@ -141,8 +141,8 @@ def _monitor_problems(cfg: DictConfig) -> list[str]:
                 f"{key}.monitor={node.monitor} is not a history column of this run; valid: "
                 f"{', '.join(columns)}{did_you_mean(node.monitor, columns)}"
             )
-        if node.get("mode") not in MODES:
-            problems.append(choice_problem(f"{key}.mode", node.get("mode"), MODES))
+        if node.get("mode") not in OBJECTIVE_MODES:
+            problems.append(choice_problem(f"{key}.mode", node.get("mode"), OBJECTIVE_MODES))
     return problems
 
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from mltrain.components.metrics import resolve_mode
+from mltrain.schemas import objective_direction
 from mltrain.training.early_stopping import EARLY_STOPPED, EarlyStopping
 from mltrain.training.trainer import COMPLETED, RUNNING
 
@@ -71,7 +71,7 @@ def test_no_early_stop_status_at_the_last_epoch() -> None:
      ("val_mae", "auto", "min"), ("val_accuracy", "min", "min")],
 )  # fmt: skip
 def test_auto_mode_maximises_accuracy_like_columns(monitor: str, mode: str, expected: str) -> None:
-    assert resolve_mode(monitor, mode) == expected
+    assert objective_direction(monitor, mode) == expected
 
 
 def test_restore_best_loads_the_best_epochs_weights_at_the_end() -> None:

@@ -26,7 +26,7 @@ from torch import nn
 from mltrain.artifacts.summary import SummaryWriter
 from mltrain.components.datasets import DATASETS, Table
 from mltrain.components.losses import LOSSES, Loss
-from mltrain.components.metrics import MetricSet, resolve_mode
+from mltrain.components.metrics import MetricSet
 from mltrain.components.models import MODELS
 from mltrain.components.optimizers import OPTIMIZERS
 from mltrain.components.preprocessing import Preprocessor, drop_missing, split_indices
@@ -213,7 +213,9 @@ def setup_scheduler(cfg: DictConfig, optimizer: torch.optim.Optimizer) -> Any:
 def setup_early_stopping(cfg: DictConfig) -> EarlyStopping:
     """Early stopping as configured; with ``patience: null`` it only tracks the best epoch."""
     es, monitor = cfg.early_stopping, monitored(cfg, "early_stopping")
-    return EarlyStopping(monitor, resolve_mode(monitor, es.mode), es.patience, es.min_delta, es.restore_best)
+    return EarlyStopping(
+        monitor, objective_direction(monitor, es.mode), es.patience, es.min_delta, es.restore_best
+    )
 
 
 def load_resume(cfg: DictConfig, out_dir: Path) -> dict[str, Any] | None:

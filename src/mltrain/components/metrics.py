@@ -20,15 +20,6 @@ METRICS: Registry = Registry("metric")
 CLASSIFICATION, REGRESSION_ONLY, BINARY_ONLY = "classification", "regression", "binary"
 KIND: dict[str, str] = {}  # metric name -> which targets it needs
 AVERAGES = ("macro", "micro", "weighted", "binary")
-MAXIMISED = ("accuracy", "precision", "recall", "f1", "auroc", "top_k_accuracy", "r2")
-MODES = ("min", "max", "auto")
-
-
-def resolve_mode(monitor: str, mode: str) -> str:
-    """``min`` or ``max`` for a history column: ``auto`` maximises accuracy-like metrics only."""
-    if mode != "auto":
-        return mode
-    return "max" if monitor.removeprefix("val_") in MAXIMISED else "min"
 
 
 def history_columns(metrics: Mapping[str, Any], validation: bool) -> list[str]:

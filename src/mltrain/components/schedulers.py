@@ -13,8 +13,8 @@ from typing import Any
 
 from torch.optim import Optimizer, lr_scheduler
 
-from mltrain.components.metrics import resolve_mode
 from mltrain.components.registry import Registry
+from mltrain.schemas import objective_direction
 
 SCHEDULERS: Registry = Registry("scheduler")
 
@@ -100,6 +100,6 @@ def plateau(
     warmup_epochs: int = 0,
 ) -> EpochScheduler:
     schedule = lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode=resolve_mode(monitor, mode), factor=factor, patience=patience, min_lr=min_lr
+        optimizer, mode=objective_direction(monitor, mode), factor=factor, patience=patience, min_lr=min_lr
     )
     return EpochScheduler(optimizer, schedule, warmup_epochs, monitor)

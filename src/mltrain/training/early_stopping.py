@@ -23,7 +23,7 @@ class EarlyStopping(Callback):
 
     Args:
         monitor: the history column watched.
-        mode: ``min`` or ``max`` (resolved already; see ``metrics.resolve_mode``).
+        mode: ``min`` or ``max`` (resolved already; see ``schemas.objective_direction``).
         patience: epochs without improvement before stopping; ``None`` only tracks the best epoch.
         min_delta: the smallest change that counts as an improvement.
         restore_best: load the best epoch's weights into the model at the end of the fit.
