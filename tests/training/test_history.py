@@ -155,7 +155,7 @@ def test_history_writer_rewrites_both_files_after_every_epoch(tmp_path: Path) ->
         assert [int(r["epoch"]) for r in csv_rows] == list(range(1, epoch + 1))
         assert list(csv_rows[0]) == KERAS_ORDER
         assert json_data["epoch"] == list(range(1, epoch + 1))
-        assert json_data["params"] == params
+        assert json_data["params"] == params | {"steps": 3}  # 20 rows in batches of 8
     final_csv, final_json = snapshot.seen[-1]
     assert [{k: float(v) for k, v in r.items()} for r in final_csv] == history
     assert final_json["history"] == {k: [r[k] for r in history] for k in KERAS_ORDER[1:]}

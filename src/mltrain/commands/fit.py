@@ -143,9 +143,6 @@ def fit_rows(
         restore(trainer, stopper, resumed)
         if stopper.monitor == monitor and (out_dir / "checkpoints" / "best.pt").is_file():
             best.seed(load_checkpoint(out_dir / "checkpoints" / "best.pt"))  # the best before the stop
-    params["steps"] = trainer._n_batches(
-        len(data.train), cfg.trainer.batch_size, cfg.trainer.limit_train_batches
-    )
     _log_start(cfg, table, data, model, device, out_dir)
     trainer.fit(data.train, data.val)
     best.restore(model)

@@ -66,6 +66,9 @@ class HistoryWriter(Callback):
     def __init__(self, out_dir: Path, params: dict[str, Any], prefix: dict[str, Any] | None = None) -> None:
         self.out_dir, self.params, self.prefix = Path(out_dir), params, prefix or {}
 
+    def on_fit_begin(self, trainer: Trainer) -> None:
+        self.params = {**self.params, "steps": trainer.steps_per_epoch}  # Keras' params have it too
+
     def on_epoch_end(self, trainer: Trainer, epoch: int, row: dict[str, float]) -> None:
         rows = [self.prefix | r for r in trainer.history]
         atomic_write_text(self.out_dir / "history.csv", history_csv(rows))
