@@ -86,7 +86,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
             from mltrain.commands.kfold import run_kfold
 
             return run_kfold(cfg, table, loss, out_dir)
-        return fit_rows(cfg, table, split_rows(cfg, table, loss), out_dir)
+        return fit_rows(cfg, table, loss, split_rows(cfg, table, loss), out_dir)
 
 
 @contextlib.contextmanager
@@ -114,12 +114,11 @@ def run_lock(out_dir: Path) -> Iterator[None]:
 
 
 def fit_rows(
-    cfg: DictConfig, table: Table, rows: Rows, out_dir: Path, fold: int | None = None
+    cfg: DictConfig, table: Table, loss: Loss, rows: Rows, out_dir: Path, fold: int | None = None
 ) -> dict[str, Any]:
     """One training run on the given rows: a fresh, freshly seeded model; every run file in ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     device = setup_runtime(cfg)
-    loss: Loss = LOSSES.get(cfg.loss.name)(**options(cfg.loss))
     data = prepare(table, loss, rows, device)
     model = setup_model(cfg, data, loss).to(device)
     optimizer = OPTIMIZERS.get(cfg.optimizer.name)(model.parameters(), **options(cfg.optimizer))

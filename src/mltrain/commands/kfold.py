@@ -58,7 +58,7 @@ def run_kfold(cfg: DictConfig, table: Table, loss: Loss, out_dir: Path) -> dict[
     summaries = []
     for i, rows in enumerate(folds, 1):
         log.info("fold %d/%d: %d train / %d val rows", i, len(folds), len(rows.train), len(rows.val))
-        summaries.append(fit_rows(cfg, table, rows, out_dir / f"fold_{i}", fold=i))
+        summaries.append(fit_rows(cfg, table, loss, rows, out_dir / f"fold_{i}", fold=i))
     cv = cv_summary(summaries)
     atomic_write_json(out_dir / "cv_summary.json", cv)
     atomic_write_text(out_dir / "cv_summary.csv", cv_table(summaries).to_csv(index_label="fold"))
