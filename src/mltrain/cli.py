@@ -63,6 +63,12 @@ def main(argv: list[str] | None = None) -> None:
             _report(rest)
         return
     _strip_command_from_completion_line(command)
+    if command == "fit" and int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under torchrun
+        from mltrain.commands import launch
+
+        if launch.torchrun_rank():
+            sys.exit(launch.follow())  # ranks > 0 run the jobs rank 0 composes and shares
+        launch.lead()
     global _command
     _command = command
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises; _report_errors turns user errors into one line
@@ -119,7 +125,7 @@ def _run_task(command: str, cfg: Any) -> Any:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from mltrain.errors import UserError
+    from mltrain.errors import DistributedError, UserError
 
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -133,6 +139,8 @@ def _run_task(command: str, cfg: Any) -> Any:
         _fail(str(e))
     except KeyboardInterrupt:
         _fail(f"interrupted; the epochs before it are saved in {out_dir}", status=_interrupt_status)
+    except DistributedError as e:  # a rank failed or died: the message names it
+        _fail(f"{e}; run directory {out_dir}", status=1)
     except (
         OSError
     ) as e:  # disk full, read-only directory: files are replaced atomically, so earlier ones stand

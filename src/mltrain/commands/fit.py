@@ -29,13 +29,15 @@ from mltrain.components.losses import LOSSES, Loss
 from mltrain.components.metrics import MetricSet
 from mltrain.components.models import MODELS
 from mltrain.components.optimizers import OPTIMIZERS
-from mltrain.components.preprocessing import Preprocessor, drop_missing, split_indices
+from mltrain.components.preprocessing import Preprocessor, class_codes, drop_missing, split_indices
 from mltrain.components.schedulers import SCHEDULERS
 from mltrain.config import monitored, options, validate
 from mltrain.errors import ConfigError, DataError
 from mltrain.schemas import objective_direction
+from mltrain.training import distributed
 from mltrain.training.callbacks import BestWeights, ProgressCallback
 from mltrain.training.checkpoints import CheckpointWriter, load_checkpoint, restore
+from mltrain.training.ddp import DistributedTrainer
 from mltrain.training.early_stopping import EarlyStopping
 from mltrain.training.history import HistoryWriter, atomic_write_json
 from mltrain.training.trainer import Split, Trainer, _to_floats
@@ -75,6 +77,10 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     Raises:
         ConfigError, DataError: a user error, found before any training.
     """
+    from mltrain.commands import launch  # trainer.nproc > 1 or torchrun: every rank runs this function
+
+    if launch.needed(cfg):
+        return launch.launch(cfg, out_dir)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with run_lock(out_dir):
@@ -183,7 +189,7 @@ def setup_trainer(
     callbacks: list[Any],
 ) -> Trainer:
     """The trainer with the ``trainer.*`` settings and the callbacks that write the run's files."""
-    return Trainer(
+    return (DistributedTrainer if distributed.is_distributed() else Trainer)(
         model, optimizer, loss, metrics,
         epochs=cfg.trainer.epochs,
         batch_size=cfg.trainer.batch_size,
@@ -258,7 +264,7 @@ def setup_runtime(cfg: DictConfig) -> torch.device:
     if cfg.trainer.num_threads:
         torch.set_num_threads(cfg.trainer.num_threads)
     torch.use_deterministic_algorithms(cfg.trainer.deterministic)
-    return resolve_device(cfg.trainer.device)
+    return distributed.rank_device(resolve_device(cfg.trainer.device))
 
 
 def resolve_device(name: str) -> torch.device:
@@ -291,8 +297,8 @@ def setup_data(cfg: DictConfig) -> Table:
 
 
 def class_labels(table: Table, loss: Loss) -> np.ndarray | None:
-    """The target as strings for stratifying (classifiers), ``None`` for regression."""
-    return table.frame[table.target].astype(str).to_numpy() if loss.is_classifier else None
+    """The target as class numbers for stratifying (classifiers), ``None`` for regression."""
+    return class_codes(table.frame[table.target]) if loss.is_classifier else None
 
 
 def holdout_rows(cfg: DictConfig, table: Table, loss: Loss) -> tuple[np.ndarray, np.ndarray]:

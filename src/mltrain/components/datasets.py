@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mltrain.components import memory, tables
 from mltrain.components.registry import Registry
 from mltrain.errors import DataError
 
@@ -125,20 +126,45 @@ def csv(
     features: list[str] | None = None,
     missing: str = "error",
     sep: str = ",",
+    check_memory: bool = True,
 ) -> Table:
-    """Read a CSV file; columns are checked by ``validate`` so every problem is reported at once."""
+    """Read a CSV (plain or compressed) or Parquet file (``components/tables.py``); columns are checked
+    by ``validate`` so every problem is reported at once.
+
+    Only the target and ``features`` are read when every one of them is in the file. With
+    ``check_memory``, a file too large for the memory available is refused before it is read.
+    """
     file = Path(path).expanduser()
     if not file.is_file():
         where = "is a directory" if file.is_dir() else f"no such file (looked for {file.resolve()})"
         raise DataError(f"dataset.path={path}: {where}")
-    try:
-        frame = pd.read_csv(file, sep=sep)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise DataError(f"dataset.path={path} is not a readable CSV file: {e}") from e
+    names = _header(file, path, sep)
+    wanted = [target, *features] if features is not None else None
+    if wanted is not None and not set(wanted) <= set(names):
+        wanted = None  # read everything, so the error can list the columns there are
+    if check_memory:
+        rows, exact = tables.count_rows(file)
+        n = len(set(wanted or names))
+        memory.check_fits(memory.estimate_bytes(rows, n),
+                          f"dataset.path={path} ({'' if exact else 'about '}{rows:,} rows x {n} columns)",
+                          "dataset.check_memory=false")  # fmt: skip
+    columns = [c for c in names if c in wanted] if wanted else None  # in the file's order
+    frame = tables.read_table(file, sep, columns, {target})
     if frame.empty:
         raise DataError(f"dataset.path={path} has no data rows")
     chosen = list(features) if features is not None else [c for c in frame.columns if c != target]
     return Table(file.name, frame, target, chosen, None, None, missing)
+
+
+def _header(file: Path, path: str, sep: str) -> list[str]:
+    """The file's column names; a file that cannot be read is a :class:`DataError` naming the key."""
+    try:
+        return tables.header(file, sep)
+    except ImportError as e:
+        raise DataError(f"dataset.path={path}: {e}; pip install 'mltrain[parquet]'") from None
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as e:
+        what = "Parquet" if tables.is_parquet(file) else "CSV"
+        raise DataError(f"dataset.path={path} is not a readable {what} file: {e}") from e
 
 
 def check_synthetic(kwargs: dict) -> list[str]:
