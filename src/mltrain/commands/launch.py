@@ -49,6 +49,7 @@ class Job:
     out_dir: str
     resume_files: dict[str, bytes] = field(default_factory=dict)
     logging: list[tuple[str, str, str | None, str | None]] | None = None  # rank 0's handlers to copy
+    scratch: str | None = None  # where ranks > 0 make their scratch directories (None: the system's)
 
 
 def torchrun_world() -> int:
@@ -98,7 +99,8 @@ def run_rank(job: Job) -> dict[str, Any]:
     from mltrain.commands import fit
 
     r = distributed.rank()
-    out_dir = Path(job.out_dir) if r == 0 else Path(tempfile.mkdtemp(prefix=f"mltrain-rank{r}-"))
+    scratch = Path(tempfile.mkdtemp(prefix=f"mltrain-rank{r}-", dir=job.scratch)) if r > 0 else None
+    out_dir = scratch or Path(job.out_dir)
     previous = {s: signal.signal(s, _interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         cfg = job.cfg if r == 0 else _scratch_config(job, out_dir)

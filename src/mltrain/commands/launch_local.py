@@ -35,6 +35,7 @@ from mltrain.training.history import atomic_write_json
 log = logging.getLogger(__name__)
 
 HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)  # the elastic agent takes these
+QUIETED = ("torch.distributed.elastic", "torch.multiprocessing")
 
 
 def launch_local(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
@@ -47,12 +48,10 @@ def launch_local(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     if problems:
         raise ConfigError(problems)
     n = cfg.trainer.nproc
-    job = Job(threads_per_worker(cfg, n), str(out_dir), resume_files(cfg), logging_spec())
-    logs = tempfile.mkdtemp(prefix="mltrain-ranks-")
+    logs = tempfile.mkdtemp(prefix="mltrain-ranks-")  # the workers' captured output and scratch directories
+    job = Job(threads_per_worker(cfg, n), str(out_dir), resume_files(cfg), logging_spec(), scratch=logs)
     saved = {s: signal.getsignal(s) for s in HANDLED}
-    elastic = logging.getLogger("torch.distributed.elastic")
-    level, budget = elastic.level, os.environ.get(memory.BUDGET_ENV)
-    elastic.setLevel(logging.CRITICAL)  # its failure reports are replaced by one message naming the rank
+    levels, budget = _quiet_torch_loggers(), os.environ.get(memory.BUDGET_ENV)
     memory.set_budget_share(n)  # measured now, before any worker holds data
     log.info("starting %d processes (DistributedDataParallel, %s): each trains on its share of every "
              "batch of %d rows", n, distributed.backend(), cfg.trainer.batch_size)  # fmt: skip
@@ -66,7 +65,8 @@ def launch_local(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         raise mark_failed(out_dir, describe_failures(e.failures, logs, out_dir)) from None
     finally:
         _restore(saved)
-        elastic.setLevel(level)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
         memory.restore_budget(budget)
         shutil.rmtree(logs, ignore_errors=True)
     return outcome(results, out_dir)
@@ -172,6 +172,16 @@ def mark_failed(out_dir: Path, message: str) -> DistributedError:
         if summary.get("status") in ("running", "interrupted"):
             atomic_write_json(path, summary | {"status": "failed", "message": message})
     return DistributedError(message)
+
+
+def _quiet_torch_loggers() -> dict[str, int]:
+    """Silence the launcher's and torch.multiprocessing's own reports (one message names a failed rank);
+    the levels they had, to restore."""
+    names = [n for n in logging.Logger.manager.loggerDict if n.startswith(QUIETED)]
+    levels = {n: logging.getLogger(n).level for n in {*names, *QUIETED}}
+    for name in levels:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    return levels
 
 
 def _restore(saved: dict[int, Any]) -> None:

@@ -60,10 +60,9 @@ class DistributedTrainer(Trainer):
             start, stop = distributed.shard(len(batch), self.rank, self.world)
             idx = batch[start:stop]
             out = self.ddp(data.x[idx])
-            # weighted by the rank's share of the batch: DDP's mean over ranks is then the batch's mean loss
-            share = self.loss(out, data.y[idx]) * (len(idx) / len(batch)) if len(idx) else out.sum() * 0.0
+            share = distributed.batch_share(self.loss, out, data.y[idx], len(batch))
             self.optimizer.zero_grad(set_to_none=True)
-            (share * self.world).backward()
+            (share * self.world).backward()  # DDP averages over ranks: the whole batch's gradient
             if self.grad_clip is not None:
                 nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
             self.optimizer.step()

@@ -18,6 +18,7 @@ import datetime
 import os
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -86,6 +87,18 @@ def local_positions(n_used: int, batch_size: int, rank: int, world: int) -> Tens
     counts = hi - lo
     before = torch.cumsum(counts, 0) - counts  # rows this rank trained on in earlier batches
     return torch.repeat_interleave(starts + lo - before, counts) + torch.arange(int(counts.sum()))
+
+
+def batch_share(
+    loss: Callable[[Tensor, Tensor], Tensor], out: Tensor, target: Tensor, batch_rows: int
+) -> Tensor:
+    """This rank's part of a global batch's mean loss: the mean over its rows, weighted by their share
+    of the batch's ``batch_rows``. Summed over ranks it is the batch's mean loss, so with DDP's average of
+    the ranks' gradients of ``share * world_size`` every step follows the whole batch's gradient. A rank
+    with no rows of the batch contributes zero, still through the model (DDP expects every gradient)."""
+    if len(out) == 0:
+        return out.sum() * 0.0
+    return loss(out, target) * (len(out) / batch_rows)
 
 
 def sum_over_ranks(values: Tensor) -> Tensor:
