@@ -66,9 +66,7 @@ def open_text(path: Path) -> IO[bytes]:
 def header(path: Path, sep: str) -> list[str]:
     """The column names, read from the file's first line (or the Parquet schema)."""
     if is_parquet(path):
-        import pyarrow.parquet as pq
-
-        return list(pq.read_schema(path).names)
+        return list(_parquet(path).read_schema(path).names)
     with open_text(path) as f:
         return list(pd.read_csv(f, sep=sep, nrows=0).columns)
 
@@ -77,9 +75,7 @@ def count_rows(path: Path) -> tuple[int, bool]:
     """``(rows, exact)``: a Parquet file's row count, or an estimate for a CSV file from its first
     megabytes (their line length, and for a compressed file how much they expand)."""
     if is_parquet(path):
-        import pyarrow.parquet as pq
-
-        return pq.ParquetFile(path).metadata.num_rows, True
+        return _parquet(path).ParquetFile(path).metadata.num_rows, True
     size = path.stat().st_size
     if compression(path) == ".zip":
         with zipfile.ZipFile(path) as archive:
@@ -96,6 +92,17 @@ def count_rows(path: Path) -> tuple[int, bool]:
             text_size = size * len(sample) / max(1, raw.tell())
     lines = sample.count(b"\n") or 1
     return max(0, round(text_size * lines / max(1, len(sample))) - 1), False
+
+
+def _parquet(path: Path) -> Any:
+    """``pyarrow.parquet``, or a :class:`DataError` that says how to install it."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise DataError(
+            f"{path.name}: reading Parquet needs pyarrow; pip install 'mltrain[parquet]'"
+        ) from None
+    return pq
 
 
 def _decompressing(raw: IO[bytes], kind: str) -> IO[bytes]:
@@ -118,9 +125,7 @@ def read_table(path: Path, sep: str, columns: list[str] | None, exact: set[str])
         import pyarrow  # noqa: F401
     except ImportError:
         if is_parquet(path):
-            raise DataError(
-                f"{path.name}: reading Parquet needs pyarrow; pip install 'mltrain[parquet]'"
-            ) from None
+            _parquet(path)
         return _read_csv_pandas(path, sep, columns, exact)
     if not is_parquet(path) and len(sep) != 1:  # pyarrow splits on one character; pandas takes a regex
         return _read_csv_pandas(path, sep, columns, exact)
