@@ -44,10 +44,10 @@ def launch_local(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import elastic_launch
 
-    problems = validate_config(cfg)  # before paying for N processes; the data is checked by the workers
-    if problems:
-        raise ConfigError(problems)
     n = cfg.trainer.nproc
+    problems = validate_config(cfg) + gpu_problems(cfg.trainer.device, n)  # the data: by the workers
+    if problems:  # before paying for N processes
+        raise ConfigError(problems)
     logs = tempfile.mkdtemp(prefix="mltrain-ranks-")  # the workers' captured output and scratch directories
     job = Job(threads_per_worker(cfg, n), str(out_dir), resume_files(cfg), logging_spec(), scratch=logs)
     saved = {s: signal.getsignal(s) for s in HANDLED}
@@ -70,6 +70,20 @@ def launch_local(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         memory.restore_budget(budget)
         shutil.rmtree(logs, ignore_errors=True)
     return outcome(results, out_dir)
+
+
+def gpu_problems(device: str, n: int) -> list[str]:
+    """On CUDA every process needs a GPU of its own."""
+    import torch
+
+    cuda = str(device).startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    if cuda and torch.cuda.device_count() < n:
+        return [
+            f"trainer.nproc={n} on trainer.device={device} needs a GPU per process, but torch sees "
+            f"{torch.cuda.device_count()}; use trainer.nproc={max(1, torch.cuda.device_count())} or "
+            "trainer.device=cpu"
+        ]
+    return []
 
 
 def launch_config(n: int, logs: str) -> Any:
