@@ -117,10 +117,10 @@ def _objective_problems(cfg: DictConfig) -> list[str]:
 
 
 def monitored(cfg: DictConfig, key: str) -> str:
-    """The history column ``key`` (``early_stopping`` or ``scheduler``) watches: ``loss`` for ``val_loss``
-    when there are no validation rows."""
+    """The history column ``key`` (``early_stopping`` or ``scheduler``) watches: without validation rows
+    the training twin of a ``val_`` column (``loss`` for ``val_loss``)."""
     monitor = cfg[key].monitor
-    return "loss" if monitor == "val_loss" and cfg.validation.name == "none" else monitor
+    return monitor.removeprefix("val_") if cfg.validation.name == "none" else monitor
 
 
 def _monitor_problems(cfg: DictConfig) -> list[str]:

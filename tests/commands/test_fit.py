@@ -18,7 +18,8 @@ import pytest
 import torch
 from omegaconf import DictConfig
 
-from mltrain.commands import fit
+from mltrain import rundirs
+from mltrain.commands import builders, fit
 from mltrain.errors import ConfigError, DataError
 from mltrain.training.checkpoints import load_checkpoint
 
@@ -110,7 +111,7 @@ def test_resume_refuses_a_changed_config_or_a_missing_checkpoint(
 
     with pytest.raises(ConfigError, match=r"these keys differ from the saved config: optimizer.lr, seed"):
         fit.run(compose_fit([*SMALL, "optimizer.lr=0.5", "seed=3", f"resume={tmp_path}"]), tmp_path)
-    with pytest.raises(ConfigError, match="no run with a checkpoints/last.pt"):
+    with pytest.raises(ConfigError, match="the run directory has no checkpoints/last.pt"):
         fit.run(compose_fit([*SMALL, f"resume={tmp_path / 'nope'}"]), tmp_path / "nope")
 
 
@@ -137,17 +138,17 @@ def test_a_crafted_checkpoint_is_refused_and_never_runs(
 
 def test_a_locked_run_directory_is_refused(tmp_path: Path) -> None:
     refused = pytest.raises(ConfigError, match=r"in use by a running mltrain process")
-    with fit.run_lock(tmp_path), refused, fit.run_lock(tmp_path):
+    with rundirs.run_lock(tmp_path), refused, rundirs.run_lock(tmp_path):
         pass
-    with fit.run_lock(tmp_path):  # released
+    with rundirs.run_lock(tmp_path):  # released
         pass
 
 
 def test_deterministic_turns_on_torchs_deterministic_algorithms(compose_fit: Compose) -> None:
     try:
-        fit.setup_runtime(compose_fit([*SMALL, "trainer.deterministic=true"]))
+        builders.setup_runtime(compose_fit([*SMALL, "trainer.deterministic=true"]))
         assert torch.are_deterministic_algorithms_enabled()
-        fit.setup_runtime(compose_fit(SMALL))
+        builders.setup_runtime(compose_fit(SMALL))
         assert not torch.are_deterministic_algorithms_enabled()
     finally:
         torch.use_deterministic_algorithms(False)

@@ -22,7 +22,7 @@ from mltrain.commands.saved import SavedRun, check_frame, ensemble_outputs, load
 from mltrain.components.metrics import MetricSet
 from mltrain.config import options
 from mltrain.errors import ConfigError, DataError
-from mltrain.training.history import atomic_write_json
+from mltrain.files import atomic_write_json
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +80,8 @@ def _rows(runs: list[SavedRun], source: str | None) -> tuple[pd.DataFrame, str]:
 
 def held_out_rows(saved: SavedRun) -> tuple[pd.DataFrame, str]:
     """Rebuild the run's split from its saved config and seed; its test rows, else its validation rows."""
-    from mltrain.commands.fit import split_rows
     from mltrain.commands.kfold import fold_rows
+    from mltrain.commands.rows import split_rows
     from mltrain.components.datasets import DATASETS
     from mltrain.components.preprocessing import drop_missing
 

@@ -21,6 +21,7 @@ from mltrain.errors import ConfigError
 from mltrain.schemas import objective_direction
 
 FIXED = ["run", "status", "epochs", "best_epoch", "objective"]
+DESCRIPTION = "one table of runs, sweep jobs and folds, best first: mltrain report [dir ...]"
 
 
 def find_runs(dirs: list[Path]) -> list[Path]:
@@ -228,3 +229,28 @@ def _number(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
+
+
+def parse_args(args: list[str]) -> Any:
+    """``mltrain report [dir ...] [--sort M] [--group-by k1,k2] [--top N]``'s options."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="mltrain report", description=DESCRIPTION)
+    parser.add_argument("dirs", nargs="*", default=["runs"], help="directories to search (default: runs)")
+    parser.add_argument("--sort", help="column to rank by (default: objective, in its own direction)")
+    parser.add_argument("--group-by", default="", help="override keys to average runs over: optimizer,lr")
+    parser.add_argument("--top", type=int, default=5, help="runs whose validation curves report.png shows")
+    return parser.parse_args(args)
+
+
+def run_from_args(args: list[str]) -> tuple[list[str], list[list[str]], list[Path]]:
+    """Build, save and format the report: ``(column titles, rows of cells, files written)``.
+
+    Raises:
+        ConfigError: a missing directory, no runs, an unknown ``--sort`` or ``--group-by`` key.
+    """
+    options = parse_args(args)
+    group_by = [k.strip() for k in options.group_by.split(",") if k.strip()]
+    table = build_report([Path(d) for d in options.dirs], options.sort, group_by)
+    written = write_report(table, Path(options.dirs[0]), options.top)
+    return headers(table), formatted(table), written

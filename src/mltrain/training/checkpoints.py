@@ -11,10 +11,8 @@ and the trainer's shuffle generator). It holds only tensors and plain Python val
 
 from __future__ import annotations
 
-import os
 import pickle
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,7 @@ import numpy as np
 import torch
 
 from mltrain.errors import DataError
-from mltrain.training.callbacks import Callback
+from mltrain.files import atomic_file
 from mltrain.training.early_stopping import EarlyStopping
 from mltrain.training.trainer import Trainer
 
@@ -78,14 +76,8 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """``torch.save`` to a temporary file in the same directory, then rename it over ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, "wb") as f:
+        torch.save(state, f)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -104,21 +96,3 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
             f"{path} is not a safe mltrain checkpoint: torch.load(weights_only=True) refused it "
             f"({type(e).__name__}; it may hold objects that run code when unpickled); nothing was loaded"
         ) from e
-
-
-class CheckpointWriter(Callback):
-    """Writes ``last.pt`` after every epoch and ``best.pt`` when ``early_stopping`` saw a new best.
-
-    Args:
-        directory: the run's ``checkpoints/`` folder.
-        early_stopping: tracks the monitored column's best epoch (also when its patience is ``None``).
-    """
-
-    def __init__(self, directory: Path, early_stopping: EarlyStopping) -> None:
-        self.directory, self.early_stopping = Path(directory), early_stopping
-
-    def on_epoch_end(self, trainer: Trainer, epoch: int, row: dict[str, float]) -> None:
-        state = trainer_state(trainer, self.early_stopping)
-        save_checkpoint(self.directory / "last.pt", state)
-        if self.early_stopping.best_epoch == epoch:
-            save_checkpoint(self.directory / "best.pt", state)
