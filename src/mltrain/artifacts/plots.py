@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from mltrain.files import atomic_file
+
 SKIP = ("epoch", "lr", "time_s", "fold")
 
 
@@ -67,5 +69,6 @@ def confusion_matrix(
 def _save(fig: Any, out_dir: Path, name: str) -> str:
     (Path(out_dir) / "plots").mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(Path(out_dir) / "plots" / name, dpi=100)
+    with atomic_file(Path(out_dir) / "plots" / name, "wb") as f:
+        fig.savefig(f, format="png", dpi=100)
     return f"plots/{name}"
