@@ -219,3 +219,25 @@ def assert_sigterm_files_agree(run: Path, killed: subprocess.CompletedProcess) -
     committed = torch.load(run / "checkpoints" / "last.pt", weights_only=True)["epoch"] if (
         run / "checkpoints" / "last.pt").is_file() else 0  # fmt: skip
     assert summary["epochs_completed"] == committed == len(pd.read_csv(run / "history.csv"))
+
+
+def test_ctrl_c_during_an_epochs_writes_is_held_until_they_agree(
+    compose_fit: Compose, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real, calls = os.replace, []
+
+    def ctrl_c_at_the_second_history(src: str, dst: str) -> None:
+        calls.append(Path(dst).name)
+        if calls.count("history.csv") == 2 and Path(dst).name == "history.csv":
+            signal.raise_signal(signal.SIGINT)  # Ctrl-C right as epoch 2's history is written
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", ctrl_c_at_the_second_history)
+    with pytest.raises(KeyboardInterrupt):
+        fit.run(compose_fit(RUN), tmp_path)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    last = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
+    assert summary["status"] == "interrupted" and summary["message"].startswith("interrupted during epoch 3")
+    assert summary["epochs_completed"] == last["epoch"] == len(pd.read_csv(tmp_path / "history.csv")) == 2
+    assert summary["best_epoch"] == last["early_stopping"]["best_epoch"]
+    assert not (tmp_path / "model.pt").exists() and not (tmp_path / ".lock").exists()

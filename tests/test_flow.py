@@ -69,3 +69,52 @@ def test_a_regression_fit_without_metric_gets_regression_metrics(tmp_path: Path)
         "error: metric=accuracy needs class labels, but the target is continuous (regression); "
         "use metric=[mae,mse,r2,rmse]"
     )
+
+
+def test_early_stopping_tells_one_story_in_console_summary_and_diagnosis(tmp_path: Path) -> None:
+    patience = ["early_stopping.patience=2", "early_stopping.monitor=val_accuracy"]
+    stopped = mltrain("fit", "dataset=iris", "trainer.epochs=60", "optimizer.lr=0.05", "model.hidden=[8]",
+                      *patience, cwd=tmp_path)  # fmt: skip
+    assert stopped.returncode == 0, stopped.stderr
+    run = Path(printed_run_dir(stopped.stdout))
+    summary = json.loads((run / "summary.json").read_text())
+    history = pd.read_csv(run / "history.csv")
+    assert summary["status"] == "early_stopped" and summary["monitor"] == "val_accuracy"
+    best = int(history.loc[history.val_accuracy.idxmax(), "epoch"])  # the first epoch of the highest value
+    assert summary["best_epoch"] == best
+    why = f"val_accuracy did not improve for 2 epochs; best {history.val_accuracy.max():.6g} at epoch {best}"
+    assert summary["message"] == why
+    diagnosis = summary["diagnosis"]  # overfitting, when the curves show it, says more than the stop
+    assert diagnosis["verdict"] in ("early_stopped", "overfitting")
+    if diagnosis["verdict"] == "early_stopped":
+        assert diagnosis["message"] == f"stopped early: {why}"
+    assert f"early_stopped ({why}): best epoch {best} (by val_accuracy)" in stopped.stdout
+
+
+def test_a_live_runs_directory_is_refused_before_hydra_writes_there(tmp_path: Path) -> None:
+    import fcntl
+
+    run = tmp_path / "run"
+    (run / ".hydra").mkdir(parents=True)
+    (run / ".hydra" / "overrides.yaml").write_text("- dataset=iris\n")
+    with open(run / ".lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lock.write("4242\n")
+        lock.flush()
+        refused = mltrain("fit", "debug=smoke", f"hydra.run.dir={run}", cwd=tmp_path)
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == (
+        f"error: run directory {run} is in use by a running mltrain process (pid 4242); "
+        "wait for it to finish or stop it first"
+    )
+    assert (run / ".hydra" / "overrides.yaml").read_text() == "- dataset=iris\n"
+
+
+def test_an_unwritable_run_directory_is_one_line_and_exit_74(tmp_path: Path) -> None:
+    (tmp_path / "a_file").write_text("")
+    refused = mltrain("fit", "debug=smoke", "hydra.run.dir=a_file/run", cwd=tmp_path)
+    assert refused.returncode == 74
+    assert refused.stderr.strip() == (
+        "error: cannot write hydra.run.dir=a_file/run: Not a directory; "
+        "the files written before it are intact"
+    )
