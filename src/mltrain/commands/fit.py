@@ -224,8 +224,9 @@ def load_resume(cfg: DictConfig, out_dir: Path) -> dict[str, Any] | None:
     if not cfg.get("resume"):
         return None
     run_dir = Path(cfg.resume)
-    if not (run_dir / "config.yaml").is_file() or not (run_dir / "checkpoints" / "last.pt").is_file():
-        raise ConfigError(f"resume={cfg.resume}: no run with a checkpoints/last.pt there to continue")
+    for name in ("checkpoints/last.pt", "config.yaml"):  # config.yaml: the settings the checkpoint needs
+        if not (run_dir / name).is_file():
+            raise ConfigError(f"resume={cfg.resume}: no run with a {name} there to continue")
     if run_dir.resolve() != out_dir.resolve():
         raise ConfigError(f"resume={cfg.resume} must be the run directory, got output directory {out_dir}")
     differing = config_differences(OmegaConf.load(run_dir / "config.yaml"), cfg)
