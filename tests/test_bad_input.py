@@ -250,6 +250,15 @@ CASES = [
         [*PREDICT[:2], "input={data}/bad_row.csv", *PREDICT[3:]],
         ["column 'a'", "row 101", "'oops'"],
     ),  # fmt: skip
+    # beyond the list
+    Case("features listed twice", fit_csv("ok.csv", "dataset.features=[a,a]"), ["dataset.features", "'a'"]),
+    Case("chunksize=0", [*PREDICT[:-1], "chunksize=0"], ["chunksize=0"]),
+    Case(
+        "predict inf",
+        [*PREDICT[:2], "input={data}/inf_feature.csv", *PREDICT[3:]],
+        ["column 'b'", "row 6", "inf"],
+    ),  # fmt: skip
+    Case("na_values not a list", [*OK, "dataset.na_values=7"], ["dataset.na_values=7"]),
     # 12: resume
     Case(
         "resume without config.yaml",

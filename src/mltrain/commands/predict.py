@@ -35,6 +35,10 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     required = [k for k in ("run", "input", "output") if OmegaConf.is_missing(cfg, k)]
     if required:
         raise ConfigError([f"{k} is required, e.g. mltrain predict {k}=..." for k in required])
+    if isinstance(cfg.chunksize, bool) or not isinstance(cfg.chunksize, int) or cfg.chunksize < 1:
+        raise ConfigError(
+            f"chunksize={cfg.chunksize} must be a whole number of rows >= 1, e.g. chunksize=10000"
+        )
     runs = load_run(Path(cfg.run))
     source, output = Path(cfg.input), Path(cfg.output)
     if not source.is_file():

@@ -130,7 +130,7 @@ def check_frame(pre: Preprocessor, frame: pd.DataFrame, source: str) -> None:
         if len(bad):
             raise DataError(
                 f"{source}: column {column!r} must hold finite numbers (the model was trained on numbers), "
-                f"data row {values.index[bad[0]] + 1} holds {values.iloc[bad[0]]!r}"
+                f"data row {values.index[bad[0]] + 1} holds {_shown(values.iloc[bad[0]])}"
             )
     for column, cats in pre.categories.items():
         values = frame[column].dropna()
@@ -145,6 +145,11 @@ def check_frame(pre: Preprocessor, frame: pd.DataFrame, source: str) -> None:
         raise DataError(
             f"{source} has missing values in {', '.join(map(repr, gaps))} (the run did not impute)"
         )
+
+
+def _shown(value: Any) -> str:
+    """``'oops'`` for text, ``inf`` for a number (not ``np.float64(inf)``)."""
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 @torch.no_grad()

@@ -35,6 +35,11 @@ def column_problems(table: Table) -> list[str]:
     if not table.features:
         given = "dataset.features=[] selects" if table.features_given else f"{table.name} has"
         return [f"{given} no feature columns besides the target {table.target!r}; a model needs at least one"]
+    repeated = sorted({str(c) for c in table.features if table.features.count(c) > 1})
+    if repeated:
+        return [
+            f"dataset.features lists {', '.join(map(repr, repeated))} more than once; name each column once"
+        ]
     problems = [p for c in used if (p := _infinite(table, c))]
     problems += [p for c in features if (p := _empty(table, c))]
     for column in features:
