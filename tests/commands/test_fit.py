@@ -102,6 +102,8 @@ def test_resume_equals_an_uninterrupted_run(compose_fit: Compose, tmp_path: Path
     pd.testing.assert_frame_equal(a, b, check_exact=True)
     ma, mb = (load_checkpoint(d / "checkpoints" / "last.pt")["model"] for d in (whole, part))
     assert all(torch.equal(ma[k], mb[k]) for k in ma)
+    with pytest.raises(ConfigError, match=r"has done 4 epochs, more than trainer.epochs=2"):
+        fit.run(compose_fit([*overrides, "trainer.epochs=2", f"resume={part}"]), part)
 
 
 def test_resume_refuses_a_changed_config_or_a_missing_checkpoint(
@@ -113,6 +115,9 @@ def test_resume_refuses_a_changed_config_or_a_missing_checkpoint(
         fit.run(compose_fit([*SMALL, "optimizer.lr=0.5", "seed=3", f"resume={tmp_path}"]), tmp_path)
     with pytest.raises(ConfigError, match="the run directory has no checkpoints/last.pt"):
         fit.run(compose_fit([*SMALL, f"resume={tmp_path / 'nope'}"]), tmp_path / "nope")
+    (tmp_path / "config.yaml").unlink()
+    with pytest.raises(ConfigError, match="the run directory has no config.yaml"):
+        fit.run(compose_fit([*SMALL, f"resume={tmp_path}"]), tmp_path)
 
 
 class _Exploit:

@@ -137,7 +137,13 @@ def load_resume(cfg: DictConfig, out_dir: Path) -> dict[str, Any] | None:
             f"resume={cfg.resume}: only trainer.epochs may change when resuming; these keys differ "
             f"from the saved config: {', '.join(differing)}"
         )
-    return load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    if cfg.trainer.epochs < state["epoch"]:
+        raise ConfigError(
+            f"resume={cfg.resume} has done {state['epoch']} epochs, more than trainer.epochs="
+            f"{cfg.trainer.epochs}; set trainer.epochs >= {state['epoch']} to continue it"
+        )
+    return state
 
 
 def config_differences(saved: DictConfig, cfg: DictConfig) -> list[str]:

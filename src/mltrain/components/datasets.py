@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,9 @@ class Table:
         target_kind: ``classes`` or ``continuous`` when the dataset says so; ``None`` lets the loss decide
             (an integer CSV column can be class labels or a count to regress).
         input_shape: ``(C, H, W)`` for image-shaped rows (digits), else ``None``.
+        missing: ``dataset.missing``: ``error``, ``drop`` or ``impute``.
+        features_given: whether the user chose ``features`` (``dataset.features``) rather than taking
+            every other column; a suspicious column the user chose is used with a warning, not refused.
     """
 
     name: str
@@ -40,6 +44,7 @@ class Table:
     target_kind: str | None = None
     input_shape: tuple[int, ...] | None = None
     missing: str = "error"
+    features_given: bool = False  # the user listed dataset.features (else: every column but the target)
 
 
 DATASETS: Registry = Registry("dataset")
@@ -125,20 +130,41 @@ def csv(
     features: list[str] | None = None,
     missing: str = "error",
     sep: str = ",",
+    na_values: list[str] | None = None,
 ) -> Table:
-    """Read a CSV file; columns are checked by ``validate`` so every problem is reported at once."""
+    """Read a CSV file; columns are checked by ``validate`` so every problem is reported at once.
+
+    Raises:
+        DataError: no such file, an unreadable one, an empty separator, duplicate column names.
+    """
     file = Path(path).expanduser()
     if not file.is_file():
         where = "is a directory" if file.is_dir() else f"no such file (looked for {file.resolve()})"
         raise DataError(f"dataset.path={path}: {where}")
-    try:
-        frame = pd.read_csv(file, sep=sep)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise DataError(f"dataset.path={path} is not a readable CSV file: {e}") from e
+    if not sep:
+        raise DataError("dataset.sep='' is empty; use the column separator, e.g. dataset.sep=';'")
+    frame = read_csv(file, f"dataset.path={path}", sep=sep, na_values=na_values)
     if frame.empty:
         raise DataError(f"dataset.path={path} has no data rows")
+    header = read_csv(file, f"dataset.path={path}", sep=sep, header=None, nrows=1, dtype=str).iloc[0]
+    repeated = sorted({str(c) for c in header[header.duplicated()]})
+    if repeated:
+        raise DataError(
+            f"dataset.path={path} has more than one column named {', '.join(map(repr, repeated))}; "
+            "rename them in the file so each column has its own name"
+        )
     chosen = list(features) if features is not None else [c for c in frame.columns if c != target]
-    return Table(file.name, frame, target, chosen, None, None, missing)
+    return Table(file.name, frame, target, chosen, None, None, missing, features is not None)
+
+
+def read_csv(file: Path, source: str, **kwargs: Any) -> pd.DataFrame:
+    """``pd.read_csv`` with a file that cannot be read or parsed reported as a ``DataError`` naming it."""
+    try:
+        return pd.read_csv(file, **kwargs)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as e:
+        raise DataError(f"{source} is not a readable CSV file: {' '.join(str(e).split())}") from e
+    except OSError as e:
+        raise DataError(f"{source}: cannot read {file}: {e.strerror or e}") from e
 
 
 def check_synthetic(kwargs: dict) -> list[str]:

@@ -37,7 +37,7 @@ def describe_target(table: Table) -> TargetInfo:
     if kind is None:
         if not numeric:
             kind = CLASSES
-        elif np.all(np.mod(y.to_numpy(dtype=float), 1) == 0):
+        elif np.all(np.mod(_finite(y.to_numpy(dtype=float)), 1) == 0):
             kind = "integers"
         else:
             kind = CONTINUOUS
@@ -105,6 +105,12 @@ class Preprocessor:
     def fit(cls, table: Table, rows: np.ndarray, classifier: bool) -> Preprocessor:
         """Fit on ``table.frame.iloc[rows]``; class labels come from every row (they are not fitted)."""
         train = table.frame.iloc[rows]
+        empty = [c for c in table.features if not train[c].notna().any()]
+        if empty:  # a column with values only outside the training rows: nothing to fit its encoding on
+            raise DataError(
+                f"{table.name}: column {empty[0]!r} has no values in the {len(rows)} training rows; "
+                "leave it out with dataset.features=[...] or give it values"
+            )
         categorical = [c for c in table.features if not _is_numeric(table.frame[c])]
         numeric = [c for c in table.features if c not in categorical]
         fill: dict[str, Any] = {}
@@ -165,6 +171,11 @@ class Preprocessor:
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> Preprocessor:
         return cls(**state)
+
+
+def _finite(values: np.ndarray) -> np.ndarray:
+    """The finite values (infinite ones are reported by ``data_checks``, not tripped over here)."""
+    return values[np.isfinite(values)]
 
 
 def _is_numeric(column: pd.Series) -> bool:
