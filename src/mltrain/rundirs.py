@@ -66,10 +66,16 @@ def slug(overrides: tuple[str, ...] | list[str], limit: int = NAME_LIMIT) -> str
 
 @functools.cache
 def unique_run_dir(base: str, overrides: tuple[str, ...] = ()) -> str:
+    """``new_run_dir``, cached: Hydra resolving ``hydra.run.dir`` twice gets the same directory."""
+    return new_run_dir(base, overrides)
+
+
+def new_run_dir(base: str, overrides: tuple[str, ...] | list[str] = ()) -> str:
     """``<base>/<timestamp>[_<overrides>]``, created now so that no other run can take the same name.
 
     Two runs started in the same second with the same overrides get ``..._2``, ``..._3``: ``os.mkdir``
-    fails for all but one of them. Cached, so Hydra resolving the key twice gets the same directory.
+    fails for all but one of them. Every call makes a new directory (the Python API: two fits in one
+    process are two runs).
 
     Raises:
         WriteError: ``base`` cannot be created or written (a file in the way, a read-only disk).
