@@ -184,22 +184,17 @@ def _exit_if_sweep_jobs_failed() -> None:
 
 
 def _report(args: list[str]) -> None:
-    """``mltrain report``: print the table, say which files were written."""
+    """``mltrain report``: print each section's table, say which files were written."""
     from mltrain.commands.report import run_from_args
 
-    columns, rows, written = run_from_args(args)
-    _print_table(columns, rows)
-    _say("wrote " + ", ".join(map(str, written)))
-
-
-def _print_table(columns: list[str], rows: list[list[str]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(*columns, show_lines=False, header_style="bold")
-    for row in rows:
-        table.add_row(*row)
-    Console(soft_wrap=False, width=max(200, shutil.get_terminal_size().columns)).print(table)
+    views, written = run_from_args(args)
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else 100
+    try:
+        _say("\n\n".join("\n".join(view.lines(width)) for view in views))
+        _say("wrote " + ", ".join(map(str, written)))
+        sys.stdout.flush()
+    except BrokenPipeError:  # `mltrain report | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
