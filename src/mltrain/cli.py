@@ -61,14 +61,21 @@ def _dispatch(args: list[str]) -> None:
     command, rest = args[0], args[1:]
     if command.startswith("-"):  # Hydra flags with no command, e.g. `mltrain -sc install=bash`
         command, rest = "fit", args
-        names = completion.command_names(COMMANDS)
-        if names is not None:
-            _say(" ".join(names))
+        words = completion.answer(COMMANDS)
+        if words is not None:
+            _say(words)
             return
     if command not in COMMANDS:
         from mltrain.errors import choice_problem
 
         _fail(choice_problem("command", command, COMMANDS))
+    if "--help" in rest or "-h" in rest:  # a command without config groups: its own keys, not fit's groups
+        from mltrain.command_help import command_help
+
+        text = command_help(command)
+        if text is not None:
+            _say(text)
+            return
     signal.signal(signal.SIGTERM, _raise_interrupt)
     if command == "report":  # plain argparse: nothing to compose
         with _report_errors():
