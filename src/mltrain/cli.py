@@ -191,14 +191,13 @@ def _exit_if_sweep_jobs_failed() -> None:
 
 
 def _report(args: list[str]) -> None:
-    """``mltrain report``: print each section's table, say which files were written."""
+    """``mltrain report``: print each section's table (100 columns in a pipe), and the files written."""
     from mltrain.commands.report import run_from_args
 
-    views, written = run_from_args(args)
     width = shutil.get_terminal_size().columns if sys.stdout.isatty() else 100
+    lines = run_from_args(args, width)
     try:
-        _say("\n\n".join("\n".join(view.lines(width)) for view in views))
-        _say("wrote " + ", ".join(map(str, written)))
+        _say("\n".join(lines))
         sys.stdout.flush()
     except BrokenPipeError:  # `mltrain report | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -45,6 +45,15 @@ def learning_curves(
     Returns:
         The path written, relative to ``out_dir``.
     """
+    fig = learning_figure(history, best_epoch, f"learning curves of {run_name(out_dir)}", loss, regression)
+    return _save(fig, out_dir, "learning_curves.png")
+
+
+def learning_figure(
+    history: list[dict[str, float]], best_epoch: int | None, title: str, loss: str = "",
+    regression: bool = False,
+) -> Any:  # fmt: skip
+    """The ``Figure`` of :func:`learning_curves`, titled ``title``."""
     names = [k for k in history[0] if k not in SKIP and not k.startswith("val_")]
     epochs = [r["epoch"] for r in history]
     fig = _figure((max(7.0, 5.0 * len(names)), 4.4))
@@ -58,8 +67,8 @@ def learning_curves(
         ax.set(title=name, xlabel="epoch", ylabel=axis_label(name, loss, regression))
         _whole_epochs(ax, epochs)
         ax.legend()
-    fig.suptitle(f"learning curves of {run_name(out_dir)}", fontsize=10)
-    return _save(fig, out_dir, "learning_curves.png")
+    fig.suptitle(title, fontsize=10)
+    return fig
 
 
 def confusion_matrix(
@@ -100,6 +109,13 @@ def report_curves(panels: list[tuple[str, str, str, list[Curve]]], path: Path) -
         panels: ``(title, y label, legend title, curves)`` per section; the legend labels name what
             differs between the runs (their overrides), else the runs.
     """
+    fig = report_figure(panels)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def report_figure(panels: list[tuple[str, str, str, list[Curve]]]) -> Any:
+    """The ``Figure`` of :func:`report_curves`."""
     fig = _figure((12.0, 4.2 * len(panels)))
     axes = fig.subplots(len(panels), 1, squeeze=False)
     for ax, (title, ylabel, legend, curves) in zip(axes[:, 0], panels, strict=True):
@@ -108,8 +124,7 @@ def report_curves(panels: list[tuple[str, str, str, list[Curve]]], path: Path) -
         ax.set(xlabel="epoch", ylabel=ylabel, title=textwrap.fill(title, 90))
         _whole_epochs(ax, [e for _, epochs, _ in curves for e in epochs])
         ax.legend(fontsize=7, title=legend, title_fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    return fig
 
 
 def axis_label(name: str, loss: str = "", regression: bool = False) -> str:

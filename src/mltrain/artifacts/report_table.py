@@ -16,7 +16,14 @@ from typing import Any
 
 import pandas as pd
 
-from mltrain.artifacts.run_records import REGRESSION, Run, config_keys, config_value, override_value
+from mltrain.artifacts.run_records import (
+    LOSS_ALIASES,
+    REGRESSION,
+    Run,
+    config_keys,
+    config_value,
+    override_value,
+)
 from mltrain.errors import ConfigError, did_you_mean
 from mltrain.schemas import objective_direction
 
@@ -122,8 +129,12 @@ def check_sort(sections: list[Section], sort: str | None) -> None:
 
 
 def resolved(run: Run, key: str) -> str:
-    """The value a run had for an override key: its override, else what its config says."""
-    return override_value(run.overrides[key]) if key in run.overrides else config_value(run.config, key)
+    """The value a run had for an override key: its override, else what its config says.
+
+    A loss's short name is its full name (``mse`` is ``mean_squared_error``), so it does not differ.
+    """
+    value = override_value(run.overrides[key]) if key in run.overrides else config_value(run.config, key)
+    return LOSS_ALIASES.get(value, value) if key == "loss" else value
 
 
 def differing(runs: list[Run]) -> list[str]:

@@ -11,7 +11,7 @@ values, ``runs``, statuses, and ``mean ± std`` of the same numbers. Everything 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
@@ -33,6 +33,8 @@ class View:
     Attributes:
         wraps: the column that wraps first when the table is too wide (the overrides); then the run's
             name wraps (after a ``/``), and only then the others.
+        optional: how many of the last columns (the second metric) are left out when the others would
+            not fit ``width`` without wrapping the run's name; they are in ``report.csv``.
     """
 
     title: str
@@ -41,15 +43,33 @@ class View:
     numbers_from: int
     note: str = ""
     wraps: int | None = 1
+    optional: int = 0
 
     def lines(self, width: int = 100) -> list[str]:
         """The section as lines of text, none longer than ``width`` (nothing cut: long cells wrap)."""
+        keep = len(self.columns)
+        while keep > len(self.columns) - self.optional and self._room(keep) > width:
+            keep -= 1
+        if keep < len(self.columns):
+            rows = [row[:keep] for row in self.rows]
+            return replace(self, columns=self.columns[:keep], rows=rows, optional=0).lines(width)
         widths = self._widths(width)
         rule = "-" * (sum(widths) + GAP * (len(widths) - 1))
-        out = [*fold(self.title, width), *self._row(self.columns, widths, header=True), rule]
+        out = [*fold(self.title, width), *self._row(self.columns, widths), rule]
         for row in self.rows:
             out += self._row(row, widths)
         return out + (fold(self.note, width) if self.note else [])
+
+    def _room(self, keep: int) -> int:
+        """The width the first ``keep`` columns need with the overrides wrapped between overrides."""
+        columns = list(zip(*[c[:keep] for c in [self.columns, *self.rows]], strict=True))
+        needed = [
+            max([len(c) for c in column[1:]] + [len(w) for w in column[0].split()]) for column in columns
+        ]
+        if self.wraps is not None:
+            longest = max(len(w) for c in columns[self.wraps] for w in c.split())
+            needed[self.wraps] = min(needed[self.wraps], max(MIN_WRAP, longest))
+        return sum(needed) + GAP * (keep - 1)
 
     def _widths(self, width: int) -> list[int]:
         """Each column's width: its longest cell, narrowed step by step until the table fits ``width``.
@@ -58,7 +78,8 @@ class View:
         then within one, then the run's name (after a ``/``), and last the other cells.
         """
         columns = list(zip(self.columns, *self.rows, strict=True))
-        widths = [max(len(c) for c in column) for column in columns]
+        natural = [max(len(c) for c in column) for column in columns]
+        widths = list(natural)
         cells = [max([len(c) for c in column[1:]] + [4]) for column in columns]
         words = [max([len(w) for c in column for w in c.split()] + [4]) for column in columns]
         steps = [(i, max(cells[i], words[i])) for i in range(len(widths))]
@@ -70,9 +91,16 @@ class View:
             if excess <= 0:
                 break
             widths[i] = max(min(floor, widths[i]), widths[i] - excess)
+        # a name folded after a `/` may need less than its column got: give the rest to the overrides
+        widths = [
+            max(len(p) for c in column for p in fold(c, w)) for column, w in zip(columns, widths, strict=True)
+        ]
+        if self.wraps is not None:
+            spare = max(0, width - sum(widths) - GAP * (len(widths) - 1))
+            widths[self.wraps] = min(natural[self.wraps], widths[self.wraps] + spare)
         return widths
 
-    def _row(self, cells: list[str], widths: list[int], header: bool = False) -> list[str]:
+    def _row(self, cells: list[str], widths: list[int]) -> list[str]:
         """One table row as lines: each cell wrapped to its column, numbers right-aligned."""
         wrapped = [fold(cell, w) for cell, w in zip(cells, widths, strict=True)]
         lines = []
@@ -80,8 +108,7 @@ class View:
             parts = []
             for i, (column, w) in enumerate(zip(wrapped, widths, strict=True)):
                 text = column[n] if n < len(column) else ""
-                right = i >= self.numbers_from and not (header and n < len(column) - 1)
-                parts.append(text.rjust(w) if right else text.ljust(w))
+                parts.append(text.rjust(w) if i >= self.numbers_from else text.ljust(w))
             lines.append((" " * GAP).join(parts).rstrip())
         return lines
 
@@ -90,7 +117,7 @@ def fold(text: str, width: int) -> list[str]:
     """``text`` in lines of at most ``width``: broken at spaces, else after a ``/``, else anywhere."""
     import textwrap
 
-    lines = []
+    width, lines = max(1, width), []
     for line in textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False) or [""]:
         while len(line) > width:
             cut = line.rfind("/", 0, width) + 1 or width
@@ -120,7 +147,8 @@ def section_view(section: Section) -> View:
         rows, wraps = [row[:1] + row[2:] for row in rows], None
     best = section.runs[0]
     note = f"best: {best.path}" if best.numbers.get("objective") is not None else ""
-    return View(section.title, columns, rows, len(columns) - 1 - len(metrics), note, wraps)
+    optional = max(0, len(metrics) - 1)
+    return View(section.title, columns, rows, len(columns) - 1 - len(metrics), note, wraps, optional)
 
 
 def _groups_view(section: Section) -> View:
@@ -134,7 +162,7 @@ def _groups_view(section: Section) -> View:
         values = " ".join(f"{names[k]}={_tail(str(g[k]))}" for k in keys if str(g[k]) not in ("", "nan"))
         numbers = [number(g.get(f"{c}_mean"), g.get(f"{c}_std")) for c in ("objective", *metrics)]
         rows.append([values or "(all)", str(g["runs"]), str(g["status"]), *numbers])
-    return View(section.title, columns, rows, 3, wraps=0)
+    return View(section.title, columns, rows, 3, wraps=0, optional=max(0, len(metrics) - 1))
 
 
 def shown_metrics(section: Section) -> list[str]:

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mltrain.artifacts.plots import Curve
     from mltrain.artifacts.report_table import Section
-    from mltrain.artifacts.report_view import View
     from mltrain.artifacts.run_records import Run
 
 DESCRIPTION = """\
@@ -86,7 +85,7 @@ def write_report(sections: list[Section], root: Path, top: int = 5) -> list[Path
     root = Path(root)
     written = [root / "report.csv"]
     atomic_write_text(written[0], full_table(sections).to_csv(index=False))
-    panels = [_panel(s, top) for s in sections if s.groups is None]
+    panels = [panel(s, top) for s in sections if s.groups is None]
     panels = [p for p in panels if p[3]]
     if panels:
         from mltrain.artifacts.plots import report_curves
@@ -96,7 +95,7 @@ def write_report(sections: list[Section], root: Path, top: int = 5) -> list[Path
     return written
 
 
-def _panel(section: Section, top: int) -> tuple[str, str, str, list[Curve]]:
+def panel(section: Section, top: int) -> tuple[str, str, str, list[Curve]]:
     """``(title, y label, legend title, curves)`` of a section's ``top`` best runs."""
     from mltrain.artifacts.plots import axis_label
     from mltrain.artifacts.report_table import differing
@@ -133,16 +132,19 @@ def _history(run: Run) -> Any:
     return frames.drop(columns=["fold"], errors="ignore").groupby("epoch", as_index=False).mean()
 
 
-def run_from_args(args: list[str]) -> tuple[list[View], list[Path]]:
-    """Build, save and format the report: the sections' printed views, and the files written.
+def run_from_args(args: list[str], width: int = 100) -> list[str]:
+    """Build and save the report; return the lines to print, none longer than ``width``.
 
     Raises:
         ConfigError: a missing directory, no runs, an unknown ``--sort`` or ``--group-by`` key.
     """
-    from mltrain.artifacts.report_view import section_view
+    from mltrain.artifacts.report_view import fold, section_view
 
     options = parser().parse_args(args)
     group_by = [k.strip() for k in options.group_by.split(",") if k.strip()]
     sections = build_sections([Path(d) for d in options.dirs], options.sort, group_by)
     written = write_report(sections, Path(options.dirs[0]), options.top)
-    return [section_view(s) for s in sections], written
+    lines = []
+    for n, section in enumerate(sections):
+        lines += ([""] if n else []) + section_view(section).lines(width)
+    return lines + fold("wrote " + ", ".join(map(str, written)), width)
