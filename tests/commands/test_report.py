@@ -98,6 +98,20 @@ def test_mixed_objectives_and_tasks_get_sections_of_their_own(tmp_path: Path) ->
     assert table["objective"].tolist() == [0.9, 0.4, 0.3, 0.6]
 
 
+def test_a_job_refused_before_training_is_listed_with_its_reason(sweep: Path) -> None:
+    """A failed sweep job's summary holds no data: it goes with its sweep, or last with its message."""
+    failed = fake_run(sweep / "5_job", ["dataset=iris", "optimizer=sgd", "seed=3"], None, status="failed")
+    refused = {"status": "failed", "message": "trainer.batch_size must be >= 1, got 0", "epochs_completed": 0}
+    (failed / "summary.json").write_text(json.dumps(refused))  # what record_failure writes
+    fake_run(sweep / "6_job", ["loss=bce"], None, status="failed", loss="bce")
+    (sweep / "6_job" / "summary.json").write_text(json.dumps({**refused, "message": "loss=bce needs ..."}))
+    listed, last = build_sections([sweep])
+    assert [r.name for r in listed.runs][-1] == "5_job"  # iris and its loss are known from its sweep
+    assert section_view(listed).rows[-1][2:5] == ["failed", "-", "-"]
+    assert last.title == "1 run that ended before training (nothing to rank)"
+    assert section_view(last).rows == [["6_job", "loss=binary_crossentropy", "failed", "loss=bce needs ..."]]
+
+
 def test_group_by_averages_repeated_seeds_and_takes_short_keys(sweep: Path) -> None:
     [section] = build_sections([sweep], group_by=["optimizer"])
     groups = section.groups

@@ -52,8 +52,10 @@ class Section:
     @property
     def title(self) -> str:
         """``classification on digits: 3 runs, lowest val_loss first (sparse_categorical_crossentropy)``."""
-        what = f"{self.task or 'runs'} on {self.dataset}"
+        what = f"{self.task} on {self.dataset}"
         count = len(self.groups) if self.groups is not None else len(self.runs)
+        if self.task is None:
+            return f"{count} run{'' if count == 1 else 's'} that ended before training (nothing to rank)"
         noun = ("group" if self.groups is not None else "run") + ("" if count == 1 else "s")
         column = self.sort or self.monitor
         first = "lowest" if (objective_direction(column) if self.sort else self.mode) == "min" else "highest"
@@ -75,14 +77,15 @@ def split(runs: list[Run]) -> list[Section]:
     """Runs in sections: classification first, then regression, then by dataset and objective.
 
     A run that ended before it saw data (a failed sweep job) takes the task of runs with its dataset and
-    loss, so it is listed with its sweep.
+    loss, so it is listed with its sweep; when there are none, it goes to a last section of runs that
+    ended before training (``task`` ``None``), which lists why.
     """
     known = {(r.dataset, r.loss): r.task for r in runs if r.task}
     sections: dict[tuple[str, ...], Section] = {}
     for run in runs:
         task = run.task or known.get((run.dataset, run.loss))
         loss = run.loss if run.monitor in LOSS_MONITORS else ""
-        key = (task or "~", run.dataset, run.monitor, run.mode, loss)
+        key = (task, run.dataset, run.monitor, run.mode, loss) if task else ("~", "", "", "", "")
         if key not in sections:
             sections[key] = Section(task, run.dataset, run.monitor, run.mode, run.loss)
         sections[key].runs.append(run)

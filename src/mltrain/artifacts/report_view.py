@@ -131,13 +131,17 @@ def section_view(section: Section) -> View:
     """The printed table of a section: its runs one by one, or its groups."""
     if section.groups is not None:
         return _groups_view(section)
+    if section.task is None:  # runs that never trained: their overrides and why they stopped
+        rows = [[short_name(r), condensed(r, list(r.overrides)), str(r.numbers.get("status")),
+                 str(r.numbers.get("message") or "-")] for r in section.runs]  # fmt: skip
+        return View(section.title, ["run", "overrides", "status", "message"], rows, 4, wraps=3)
     keys = differing(section.runs)
     metrics = shown_metrics(section)
     columns = ["run", "overrides", "status", "best epoch", section.monitor, *metrics]
     rows = []
     for run in section.runs:
         n = run.numbers
-        epochs = f"{number(n.get('best_epoch'))} of {number(n.get('epochs'))}"
+        epochs = f"{number(n.get('best_epoch'))} of {number(n.get('epochs'))}" if n.get("epochs") else "-"
         rows.append([short_name(run), condensed(run, keys), str(n.get("status")), epochs,
                      number(n.get("objective"), n.get("objective_std")),
                      *[number(n.get(m), n.get(f"{m}_std")) for m in metrics]])  # fmt: skip
