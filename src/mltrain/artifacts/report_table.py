@@ -120,11 +120,10 @@ def check_sort(sections: list[Section], sort: str | None) -> None:
     Raises:
         ConfigError: the column is unknown.
     """
-    columns = {"objective"}
+    columns = set(AVERAGED)
     for section in sections:
         frame = section.numbers()
         columns |= {c.removesuffix("_mean") for c in frame.columns if c.startswith(("val_", "test_"))}
-        columns |= {c.removesuffix("_mean") for c in AVERAGED}
     if sort and sort not in columns:
         valid = sorted(c for c in columns if not c.endswith("_std"))
         hint = did_you_mean(sort, valid)
