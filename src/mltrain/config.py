@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from mltrain.components.datasets import CLASSES, CONTINUOUS, DATASETS, Table, check_synthetic
 from mltrain.components.losses import BINARY, LOSSES, MULTICLASS, REGRESSION, SUGGESTED
@@ -25,7 +25,10 @@ from mltrain.components.schedulers import SCHEDULERS
 from mltrain.errors import ConfigError, choice_problem, did_you_mean
 from mltrain.schemas import OBJECTIVE_MODES, EarlyStoppingConfig, FitConfig, TrainerConfig, register_schemas
 
-__all__ = ["FitConfig", "TrainerConfig", "options", "register_schemas", "validate", "validate_config"]
+__all__ = [
+    "FitConfig", "TrainerConfig", "fill_default_metrics", "options", "register_schemas", "validate",
+    "validate_config",
+]  # fmt: skip
 
 VALIDATIONS = ("split", "kfold", "none")
 VALIDATION_KEYS = {"split": ("name", "fraction"), "kfold": ("name", "k", "shuffle"), "none": ("name",)}
@@ -37,6 +40,30 @@ def options(node: DictConfig | dict) -> dict[str, Any]:
     """A group node's builder arguments (keys other than ``name`` and ``test_fraction``), as plain values."""
     plain = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
     return {k: v for k, v in plain.items() if k not in COMMAND_KEYS}
+
+
+DEFAULT_METRICS = {REGRESSION: ("mae", "r2"), BINARY: ("accuracy",), MULTICLASS: ("accuracy",)}
+
+
+def metric_names(cfg: DictConfig) -> list[str]:
+    """The metrics a run reports: those of ``metric``, or with none given the task's usual ones
+    (``accuracy`` for classes, ``mae`` and ``r2`` for regression; the loss decides the task)."""
+    if cfg.metric or cfg.loss.get("name") not in LOSSES or LOSSES.check(cfg.loss.name, options(cfg.loss)):
+        return [str(m) for m in cfg.metric]
+    return list(DEFAULT_METRICS[LOSSES.get(cfg.loss.name)(**options(cfg.loss)).task])
+
+
+def fill_default_metrics(cfg: DictConfig) -> None:
+    """Put the task's usual metrics in ``metric`` when none were given (see :func:`metric_names`)."""
+    if cfg.metric:
+        return
+    from importlib.resources import files
+
+    folder = files("mltrain.conf").joinpath("metric")
+    chosen = [OmegaConf.load(str(folder.joinpath(f"{name}.yaml"))) for name in metric_names(cfg)]
+    if chosen:
+        with open_dict(cfg):
+            cfg.metric = OmegaConf.merge(*chosen)
 
 
 def validate_config(cfg: DictConfig) -> list[str]:
@@ -99,7 +126,7 @@ def validate_config(cfg: DictConfig) -> list[str]:
 
 def objective_columns(cfg: DictConfig) -> list[str]:
     """The history columns ``objective`` may name: ``loss``, each metric, and their ``val_`` versions."""
-    train = ["loss", *(str(m) for m in cfg.metric)]
+    train = ["loss", *metric_names(cfg)]
     return train + [f"val_{c}" for c in train]
 
 
@@ -126,7 +153,7 @@ def monitored(cfg: DictConfig, key: str) -> str:
 def _monitor_problems(cfg: DictConfig) -> list[str]:
     """The monitored columns exist in the history, modes are known, patience and min_delta make sense."""
     problems = []
-    columns = history_columns(cfg.metric, cfg.validation.name != "none")
+    columns = history_columns(metric_names(cfg), cfg.validation.name != "none")
     es = cfg.early_stopping
     if es.patience is not None and es.patience < 1:
         problems.append(f"early_stopping.patience must be >= 1 or null, got {es.patience}")

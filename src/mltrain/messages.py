@@ -24,6 +24,9 @@ def user_message(error: BaseException, command: str = "fit") -> str | None:
 
     if isinstance(error, UserError):
         return str(error)
+    known = _known_plugin_error(error)
+    if known is not None:
+        return known
     if isinstance(error, MissingConfigException) and "/" in (error.missing_cfg_file or ""):
         group, _, value = error.missing_cfg_file.rpartition("/")
         return _missing_choice(group, value, error.options)
@@ -35,6 +38,19 @@ def user_message(error: BaseException, command: str = "fit") -> str | None:
         return _omegaconf_message(cause, str(error) if cause is not error else "", command)
     if isinstance(error, HydraException):
         return " ".join(str(error).split())
+    return None
+
+
+def _known_plugin_error(error: BaseException) -> str | None:
+    """Hydra's and its launchers' own refusals of what the user typed, in one line."""
+    text = str(error)
+    if isinstance(error, ValueError) and text.startswith("Only one of --run, --multirun"):
+        return f"{text}; drop -m to print a sweep's settings: mltrain fit hydra/launcher=... --cfg hydra"
+    if isinstance(error, RuntimeError) and 'Could not detect "srun"' in text:
+        return (
+            "hydra/launcher=submitit_slurm needs SLURM's srun, which this machine does not have: run the "
+            "sweep on the cluster's login node, or try it here with hydra/launcher=submitit_local"
+        )
     return None
 
 

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from mltrain.files import atomic_file
+
 SKIP = ("epoch", "lr", "time_s", "fold")
 FRACTION = "fraction, 0 to 1"
 # units of each metric on a plot's y-axis; regression metrics are in the target's own units
@@ -111,7 +113,8 @@ def report_curves(panels: list[tuple[str, str, str, list[Curve]]], path: Path) -
     """
     fig = report_figure(panels)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with atomic_file(Path(path), "wb") as f:
+        fig.savefig(f, format="png", dpi=100)
 
 
 def report_figure(panels: list[tuple[str, str, str, list[Curve]]]) -> Any:
@@ -162,5 +165,6 @@ def _whole_epochs(ax: Any, epochs: list[int]) -> None:
 def _save(fig: Any, out_dir: Path, name: str) -> str:
     (Path(out_dir) / "plots").mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(Path(out_dir) / "plots" / name, dpi=100)
+    with atomic_file(Path(out_dir) / "plots" / name, "wb") as f:
+        fig.savefig(f, format="png", dpi=100)
     return f"plots/{name}"

@@ -18,7 +18,7 @@ from mltrain.commands.rows import setup_data, split_rows
 from mltrain.commands.training_run import fit_rows
 from mltrain.components.losses import LOSSES, Loss
 from mltrain.components.preprocessing import drop_missing
-from mltrain.config import options
+from mltrain.config import fill_default_metrics, options
 from mltrain.errors import ConfigError
 from mltrain.rundirs import run_lock
 
@@ -37,6 +37,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with run_lock(out_dir):
+        fill_default_metrics(cfg)
         table = drop_missing(setup_data(cfg))
         loss: Loss = LOSSES.get(cfg.loss.name)(**options(cfg.loss))
         if cfg.validation.name == "kfold":

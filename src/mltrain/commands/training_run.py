@@ -64,8 +64,9 @@ def fit_rows(
     trainer = build_trainer(cfg, data, model, loss, tracker, summary, out_dir, fold)
     if resumed is not None:
         restore(trainer, tracker, resumed)
-        remove_temp_files(out_dir)  # what a killed writer left; this process holds the run's lock
+    remove_temp_files(out_dir)  # what a killed writer left; this process holds the run's lock
     _log_start(cfg, table, data, model, device, out_dir)
+    result: dict[str, Any] = {}
     try:
         trainer.fit(data.train, data.val)
         tracker.restore(model)
@@ -74,7 +75,8 @@ def fit_rows(
             save_checkpoint(out_dir / "model.pt", model.state_dict())
             result = summary.finish(trainer, fields)
     except BaseException as error:
-        summary.fail(trainer, error)
+        if not result:  # a signal held until the outcome was written leaves it as it is
+            summary.fail(trainer, error)
         raise
     _log_outcome(result, out_dir)
     return result

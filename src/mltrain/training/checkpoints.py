@@ -77,7 +77,12 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(path, "wb") as f:
-        torch.save(state, f)
+        try:
+            torch.save(state, f)
+        except RuntimeError as e:  # torch reports a full disk as its zip writer's failure
+            if isinstance(e.__context__, OSError):
+                raise e.__context__ from e
+            raise
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

@@ -122,11 +122,7 @@ class Trainer:
                 self.status = COMPLETED
         except BaseException as error:
             self.status = INTERRUPTED if isinstance(error, KeyboardInterrupt) else FAILED
-            self.message = (
-                f"interrupted during epoch {len(self.history) + 1}; epochs before it are saved"
-                if self.status == INTERRUPTED
-                else f"{type(error).__name__} during epoch {len(self.history) + 1}: {error}"
-            )
+            self.message = f"{self.status} during epoch {len(self.history) + 1}; epochs before it are saved"
             raise
         finally:
             self._notify("on_fit_end")

@@ -121,8 +121,9 @@ class SummaryWriter(Callback):
     def fail(self, trainer: Trainer, error: BaseException) -> None:
         """Record an interruption or a failure; a summary that cannot be written is only logged."""
         status = INTERRUPTED if isinstance(error, KeyboardInterrupt) else FAILED
-        message = trainer.message if trainer.status == status and trainer.message else _describe(error)
-        trainer.status, trainer.message = status, message
+        if status == FAILED or trainer.status != INTERRUPTED:  # the trainer names the epoch it stopped in
+            trainer.message = _describe(error)
+        trainer.status = status
         try:
             self.write(trainer, status)
         except OSError as e:
