@@ -61,14 +61,21 @@ def _dispatch(args: list[str]) -> None:
     command, rest = args[0], args[1:]
     if command.startswith("-"):  # Hydra flags with no command, e.g. `mltrain -sc install=bash`
         command, rest = "fit", args
-        names = completion.command_names(COMMANDS)
-        if names is not None:
-            _say(" ".join(names))
+        words = completion.answer(COMMANDS)
+        if words is not None:
+            _say(words)
             return
     if command not in COMMANDS:
         from mltrain.errors import choice_problem
 
         _fail(choice_problem("command", command, COMMANDS))
+    if "--help" in rest or "-h" in rest:  # a command without config groups: its own keys, not fit's groups
+        from mltrain.command_help import command_help
+
+        text = command_help(command)
+        if text is not None:
+            _say(text)
+            return
     signal.signal(signal.SIGTERM, _raise_interrupt)
     if command == "report":  # plain argparse: nothing to compose
         with _report_errors():
@@ -184,22 +191,16 @@ def _exit_if_sweep_jobs_failed() -> None:
 
 
 def _report(args: list[str]) -> None:
-    """``mltrain report``: print the table, say which files were written."""
+    """``mltrain report``: print each section's table (100 columns in a pipe), and the files written."""
     from mltrain.commands.report import run_from_args
 
-    columns, rows, written = run_from_args(args)
-    _print_table(columns, rows)
-    _say("wrote " + ", ".join(map(str, written)))
-
-
-def _print_table(columns: list[str], rows: list[list[str]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(*columns, show_lines=False, header_style="bold")
-    for row in rows:
-        table.add_row(*row)
-    Console(soft_wrap=False, width=max(200, shutil.get_terminal_size().columns)).print(table)
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else 100
+    lines = run_from_args(args, width)
+    try:
+        _say("\n".join(lines))
+        sys.stdout.flush()
+    except BrokenPipeError:  # `mltrain report | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:

@@ -140,7 +140,8 @@ def write_artifacts(
     written = []
     best_epoch = tracker.best_epoch or None
     if trainer.history:
-        written.append(plots.learning_curves(trainer.history, best_epoch, out_dir))
+        loss, regression = trainer.loss.name, not trainer.loss.is_classifier
+        written.append(plots.learning_curves(trainer.history, best_epoch, out_dir, loss, regression))
     if classes is not None and val is not None and diagnosis["verdict"] != "diverged":
         y_pred = trainer.loss.labels(trainer.predict(val.x)).cpu().numpy()
         y_true = val.y.long().reshape(-1).cpu().numpy()

@@ -51,7 +51,12 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         from mltrain.artifacts import plots
 
         plots.confusion_matrix(
-            y_true, y_pred, result["classes"], out_dir, rows=f"{result['input']}, {len(y_true)} rows"
+            y_true,
+            y_pred,
+            result["classes"],
+            out_dir,
+            rows=f"{result['input']}, {len(y_true)} rows",
+            run=cfg.run,
         )
     atomic_write_json(out_dir / "evaluation.json", result)
     log.info("evaluation of %s on %s (%d rows):\n%s", cfg.run, source, len(frame), format_table(result))
