@@ -2,19 +2,25 @@
 
     write_onnx(ServingModel(runs), InputLayout.of(runs), Path("model.onnx"), metadata)
 
-torch's exporter (``torch.onnx.export(..., dynamo=True)``, which needs the ``onnx`` and ``onnxscript``
-packages) writes the graph of :class:`ServingModel` with two inputs: the numeric columns as one float64
+torch's TorchScript-based exporter (``torch.onnx.export(..., dynamo=False)``) writes the graph of
+:class:`ServingModel` with two inputs: the numeric columns as one float64
 matrix and the one-hot blocks as one float32 matrix. This module then puts the raw columns in front:
 numeric columns (float64, shape ``[rows, 1]``) are concatenated, categorical columns (strings, shape
 ``[rows, 1]``) one-hot encoded by ONNX-ML's ``OneHotEncoder`` with the categories of the training rows,
 so onnxruntime takes a CSV's columns as they are.
+
+Why not ``dynamo=True``, torch's default since 2.9: on this project's 2-core machine it took 1 to 3 s per
+model against 0.04 s, it needs the ``onnxscript`` package, and torch 2.3 and 2.4 (which mltrain supports)
+do not have it. torch 2.9+ deprecates the TorchScript-based exporter; when it is removed, ``_export`` is
+the one function to change (``dynamo=True, dynamic_shapes=...``, then ``program.model_proto``).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import inspect
+import io
 import json
-import logging
 import os
 import warnings
 from pathlib import Path
@@ -27,6 +33,7 @@ from mltrain.errors import ConfigError
 
 NUMERIC, ONEHOT = "mltrain/numeric", "mltrain/onehot"  # internal names, never a CSV column's
 EXTRA = 'pip install -e ".[export]"'
+OPSET = 17  # ONNX opset of the graph (torch 2.3's exporter writes up to 17; onnxruntime >= 1.14 runs it)
 
 
 def require(*packages: str) -> None:
@@ -46,7 +53,7 @@ def write_onnx(serving: ServingModel, layout: InputLayout, path: Path, metadata:
         ConfigError: a package of the export extra is missing, a column shares an output's name, or
             torch cannot export the model (a custom model with Python control flow, say).
     """
-    require("onnx", "onnxscript")
+    require("onnx")
     import onnx
 
     clash = sorted(set(layout.features) & set(serving.outputs))
@@ -68,22 +75,26 @@ def write_onnx(serving: ServingModel, layout: InputLayout, path: Path, metadata:
 
 def _export(serving: ServingModel, layout: InputLayout) -> Any:
     """The ``ModelProto`` of torch's export, inputs ``mltrain/numeric`` and/or ``mltrain/onehot``."""
+    import onnx
+
     wrapper = ExportInputs(serving, layout).eval()
     example = wrapper.example(layout)
     names = [NUMERIC] * wrapper.has_numeric + [ONEHOT] * wrapper.has_onehot
-    rows = torch.export.Dim("rows")
-    with warnings.catch_warnings(), _quiet("torch.onnx", "torch.export", "onnxscript"):
-        warnings.simplefilter("ignore")
+    legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # torch >= 2.9 warns that this exporter is deprecated
         try:
-            program = torch.onnx.export(
-                wrapper, example, input_names=names, output_names=list(serving.outputs), dynamo=True,
-                dynamic_shapes={"inputs": tuple({0: rows} for _ in example)}, verbose=False,
+            torch.onnx.export(
+                wrapper, example, buffer, input_names=names, output_names=list(serving.outputs),
+                dynamic_axes={n: {0: "rows"} for n in [*names, *serving.outputs]}, opset_version=OPSET,
+                **legacy,
             )  # fmt: skip
         except Exception as e:  # noqa: BLE001 - torch's many export errors: the model cannot be exported
             raise ConfigError(
                 f"format=onnx: torch could not export this model ({first_line(e)}); try format=torchscript"
             ) from e
-    return program.model_proto
+    return onnx.load_from_string(buffer.getvalue())
 
 
 def _raw_column_inputs(model: Any, layout: InputLayout) -> None:
@@ -113,19 +124,3 @@ def _raw_column_inputs(model: Any, layout: InputLayout) -> None:
     for column in layout.features:
         kind = TensorProto.DOUBLE if column in layout.numeric else TensorProto.STRING
         graph.input.append(helper.make_tensor_value_info(column, kind, ["rows", 1]))
-
-
-class _quiet:
-    """Raise the named loggers to ERROR for a while (torch's exporter logs its steps as warnings)."""
-
-    def __init__(self, *names: str) -> None:
-        self.loggers = [logging.getLogger(n) for n in names]
-        self.levels = [lg.level for lg in self.loggers]
-
-    def __enter__(self) -> None:
-        for lg in self.loggers:
-            lg.setLevel(logging.ERROR)
-
-    def __exit__(self, *exc: object) -> None:
-        for lg, level in zip(self.loggers, self.levels, strict=True):
-            lg.setLevel(level)

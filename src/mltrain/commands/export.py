@@ -43,7 +43,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     if cfg.format == "onnx":
         from mltrain.artifacts.onnx_export import require
 
-        require("onnx", "onnxscript")  # before loading the run: the missing extra is the first thing to fix
+        require("onnx")  # before loading the run: the missing extra is the first thing to fix
     runs = load_run(Path(cfg.run))
     layout = InputLayout.of(runs)
     output = Path(cfg.output) if cfg.output else Path(out_dir) / FORMATS[cfg.format]

@@ -159,6 +159,8 @@ def label_check(
         return None
     scores, _, _ = evaluate.score(runs, labelled, source)
     reference = evaluate.training_metrics(runs)
+    if max_drop is not None and not reference:
+        log.warning("max_drop=%s: the run kept no validation or test metrics to compare with", max_drop)
     comparison = evaluate.compare(scores, reference, max_drop)
     return {"rows": len(labelled), "metrics": scores, "training": reference, **comparison}
 
