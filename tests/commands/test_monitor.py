@@ -13,7 +13,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from mltrain.commands import evaluate, monitor, predict
-from mltrain.commands.fit import split_rows
+from mltrain.commands.rows import split_rows
 from mltrain.components.datasets import DATASETS
 from mltrain.components.losses import LOSSES
 from mltrain.config import options
@@ -158,7 +158,9 @@ def test_bad_input_is_a_user_error(cancer, tmp_path: Path) -> None:
         monitored(old, new, tmp_path)
     with pytest.raises(DataError, match="input=.*short.csv has no column 'mean radius'"):
         monitored(run, tmp_path / "short.csv", tmp_path)
-    with pytest.raises(DataError, match="column 'mean radius' holds 'large'; the model was trained on numbers"):
+    with pytest.raises(
+        DataError, match="column 'mean radius' holds 'large'; the model was trained on numbers"
+    ):
         monitored(run, tmp_path / "text.csv", tmp_path)
     with pytest.raises(ConfigError, match="max_drift must be a number >= 0 or null, got 'high'"):
         monitored(run, new, tmp_path, max_drift="high")

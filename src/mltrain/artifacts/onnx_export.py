@@ -21,7 +21,6 @@ import importlib.util
 import inspect
 import io
 import json
-import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ import torch
 
 from mltrain.artifacts.serving import ExportInputs, InputLayout, ServingModel, first_line
 from mltrain.errors import ConfigError
+from mltrain.files import atomic_file
 
 NUMERIC, ONEHOT = "mltrain/numeric", "mltrain/onehot"  # internal names, never a CSV column's
 EXTRA = 'pip install -e ".[export]"'
@@ -65,12 +65,8 @@ def write_onnx(serving: ServingModel, layout: InputLayout, path: Path, metadata:
     onnx.helper.set_model_props(model, {"mltrain": json.dumps(metadata)})
     onnx.checker.check_model(model, full_check=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        onnx.save(model, str(tmp))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_file(path, "wb") as f:
+        f.write(model.SerializeToString())
 
 
 def _export(serving: ServingModel, layout: InputLayout) -> Any:

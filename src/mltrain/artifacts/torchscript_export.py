@@ -10,7 +10,6 @@ TorchScript reads the annotations below as objects, and it knows typing's ``List
 """
 
 import json
-import os
 import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional  # noqa: UP035
@@ -21,6 +20,7 @@ from torch import Tensor, nn
 from mltrain.artifacts.serving import InputLayout, ServingModel, first_line
 from mltrain.commands.saved import SavedRun
 from mltrain.errors import ConfigError
+from mltrain.files import atomic_file
 
 
 class TorchScriptInputs(nn.Module):
@@ -86,9 +86,5 @@ def write_torchscript(
             problem = first_line(e)
             raise ConfigError(f"format=torchscript: torch could not script this model ({problem})") from e
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        try:
-            torch.jit.save(module, str(tmp), _extra_files={"mltrain.json": json.dumps(metadata)})
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with atomic_file(path, "wb") as f:
+            torch.jit.save(module, f, _extra_files={"mltrain.json": json.dumps(metadata)})
