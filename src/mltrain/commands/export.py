@@ -56,8 +56,9 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         from mltrain.artifacts.torchscript_export import write_torchscript
 
         write_torchscript(runs, layout, output, metadata)
-    log.info("%s of %s (%d model(s); inputs %s; outputs %s) -> %s", cfg.format, cfg.run, len(runs),
-             ", ".join(layout.features), ", ".join(metadata["outputs"]), output)  # fmt: skip
+    inputs = layout.features if len(layout.features) <= 6 else [*layout.features[:5], "..."]
+    log.info("%s of %s: %d model(s), %d input columns (%s), outputs %s -> %s", cfg.format, cfg.run, len(runs),
+             len(layout.features), ", ".join(inputs), ", ".join(metadata["outputs"]), output)  # fmt: skip
     return {"status": "completed", "format": cfg.format, "output": str(output), "models": len(runs)}
 
 
