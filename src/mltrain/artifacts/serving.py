@@ -1,6 +1,8 @@
 """A finished run as one torch module from raw feature columns to predictions, for ``mltrain export``.
 
-    serving = ServingModel(load_run(Path("runs/fit/<run>")))   # a k-fold parent: its folds averaged
+    runs = load_run(Path("runs/fit/<run>"))                   # a k-fold parent: one per fold
+    pres = [r.preprocessor for r in runs]
+    serving = ServingModel(pres, [r.model for r in runs], runs[0].loss.task)   # the folds averaged
     probabilities, label = serving(numeric, onehot)
 
 ``numeric`` holds the run's numeric columns as float64 (NaN where a value is missing: the training
@@ -15,14 +17,13 @@ columns in front of it (``artifacts/onnx_export.py``, ``artifacts/torchscript_ex
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-from mltrain.commands.saved import SavedRun
 from mltrain.components.losses import BINARY, MULTICLASS
+from mltrain.components.preprocessing import Preprocessor
 
 
 def output_names(task: str) -> list[str]:
@@ -45,23 +46,17 @@ class InputLayout:
     blocks: list[tuple[str, list[str]]]
 
     @classmethod
-    def of(cls, runs: list[SavedRun]) -> InputLayout:
-        pre = runs[0].preprocessor
-        blocks = [(c, [str(v) for v in cats]) for r in runs for c, cats in r.preprocessor.categories.items()
-                  if cats]  # fmt: skip
-        return cls(list(pre.features), list(pre.numeric), blocks)
-
-    @property
-    def categorical(self) -> list[str]:
-        return [c for c in self.features if c not in self.numeric]
+    def of(cls, pres: list[Preprocessor]) -> InputLayout:
+        """The layout of the runs (folds) with these preprocessors; they share columns, not categories."""
+        blocks = [(c, [str(v) for v in cats]) for p in pres for c, cats in p.categories.items() if cats]
+        return cls(list(pres[0].features), list(pres[0].numeric), blocks)
 
 
 class FoldPipeline(nn.Module):
     """One run's preprocessing (imputation, standardisation, imputed categories) and model."""
 
-    def __init__(self, saved: SavedRun, model: nn.Module) -> None:
+    def __init__(self, pre: Preprocessor, model: nn.Module) -> None:
         super().__init__()
-        pre = saved.preprocessor
         fill = [float(pre.fill.get(c, float("nan"))) for c in pre.numeric]
         self.register_buffer("fill", torch.tensor(fill, dtype=torch.float64))
         self.register_buffer("mean", torch.tensor(pre.mean, dtype=torch.float64).reshape(-1))
@@ -84,16 +79,14 @@ class FoldPipeline(nn.Module):
 class ServingModel(nn.Module):
     """Every fold's pipeline and the outputs ``mltrain predict`` writes, averaged over folds."""
 
-    def __init__(self, runs: list[SavedRun], wrap_model: Callable[[SavedRun], nn.Module] | None = None):
+    def __init__(self, pres: list[Preprocessor], models: list[nn.Module], task: str) -> None:
         super().__init__()
-        task = runs[0].loss.task
         self.multiclass, self.binary = task == MULTICLASS, task == BINARY  # TorchScript: no globals
-        self.folds = nn.ModuleList(FoldPipeline(r, wrap_model(r) if wrap_model else r.model) for r in runs)
+        self.folds = nn.ModuleList(FoldPipeline(p, m) for p, m in zip(pres, models, strict=True))
         self.widths = [f.width for f in self.folds]
-        pre = [r.preprocessor for r in runs]
         regression = task not in (MULTICLASS, BINARY)
-        means = [p.target_mean if regression else 0.0 for p in pre]
-        scales = [p.target_scale if regression else 1.0 for p in pre]
+        means = [p.target_mean if regression else 0.0 for p in pres]
+        scales = [p.target_scale if regression else 1.0 for p in pres]
         self.register_buffer("target_mean", torch.tensor(means, dtype=torch.float64))
         self.register_buffer("target_scale", torch.tensor(scales, dtype=torch.float64))
         self.outputs = output_names(task)

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from mltrain.artifacts.serving import InputLayout, ServingModel, first_line
-from mltrain.commands.saved import SavedRun
+from mltrain.components.preprocessing import Preprocessor
 from mltrain.errors import ConfigError
 from mltrain.files import atomic_file
 
@@ -66,21 +66,25 @@ class TorchScriptInputs(nn.Module):
 
 
 def write_torchscript(
-    runs: list[SavedRun], layout: InputLayout, path: Path, metadata: dict[str, Any]
+    pres: list[Preprocessor],
+    models: list[nn.Module],
+    task: str,
+    layout: InputLayout,
+    path: Path,
+    metadata: dict[str, Any],
 ) -> None:
     """``torch.jit.script`` of the serving model (each fold's model traced first), with ``mltrain.json``.
 
     Raises:
         ConfigError: torch cannot trace or script the model (a custom model, say).
     """
-
-    def traced(saved: SavedRun) -> torch.jit.ScriptModule:
-        return torch.jit.trace(saved.model, torch.zeros(2, saved.preprocessor.n_features))
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch deprecates TorchScript in favour of torch.export
         try:
-            serving = ServingModel(runs, traced).requires_grad_(False)  # a server needs no gradients
+            traced = [
+                torch.jit.trace(m, torch.zeros(2, p.n_features)) for p, m in zip(pres, models, strict=True)
+            ]
+            serving = ServingModel(pres, traced, task).requires_grad_(False)  # a server needs no gradients
             module = torch.jit.script(TorchScriptInputs(serving, layout).eval())
         except Exception as e:  # noqa: BLE001 - a custom model torch cannot trace or script
             problem = first_line(e)

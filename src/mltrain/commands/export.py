@@ -45,17 +45,18 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
 
         require("onnx")  # before loading the run: the missing extra is the first thing to fix
     runs = load_run(Path(cfg.run))
-    layout = InputLayout.of(runs)
+    pres, models, task = [r.preprocessor for r in runs], [r.model for r in runs], runs[0].loss.task
+    layout = InputLayout.of(pres)
     output = Path(cfg.output) if cfg.output else Path(out_dir) / FORMATS[cfg.format]
     metadata = describe(runs, layout, str(cfg.run))
     if cfg.format == "onnx":
         from mltrain.artifacts.onnx_export import write_onnx
 
-        write_onnx(ServingModel(runs), layout, output, metadata)
+        write_onnx(ServingModel(pres, models, task), layout, output, metadata)
     else:
         from mltrain.artifacts.torchscript_export import write_torchscript
 
-        write_torchscript(runs, layout, output, metadata)
+        write_torchscript(pres, models, task, layout, output, metadata)
     inputs = layout.features if len(layout.features) <= 6 else [*layout.features[:5], "..."]
     log.info("%s of %s: %d model(s), %d input columns (%s), outputs %s -> %s", cfg.format, cfg.run, len(runs),
              len(layout.features), ", ".join(inputs), ", ".join(metadata["outputs"]), output)  # fmt: skip
