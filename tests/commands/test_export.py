@@ -11,7 +11,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from mltrain.commands import export, predict
+from mltrain.commands import export, fit, predict
 from mltrain.errors import ConfigError
 from tests.commands.test_evaluate_predict import fit_run
 from tests.test_cli import write_penguins
@@ -156,3 +156,38 @@ def test_bad_format_and_missing_run_are_user_errors(runs, tmp_path: Path) -> Non
         exported(runs["binary"][1], "onx", tmp_path)
     with pytest.raises(ConfigError, match="no such run directory"):
         exported(tmp_path / "nope", "onnx", tmp_path)
+
+
+BRANCHY = """
+from torch import nn
+
+
+class Branchy(nn.Module):
+    def __init__(self, in_features, out_features):
+        super().__init__()
+        self.a, self.b = nn.Linear(in_features, out_features), nn.Linear(in_features, out_features)
+
+    def forward(self, x):
+        return self.a(x) if x.mean() > 0 else self.b(x)  # a Python branch on a tensor value
+
+
+def branchy(in_features, out_features):
+    return Branchy(in_features, out_features)
+"""
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_a_model_that_branches_on_tensor_values_is_refused(
+    fmt: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compose_fit
+) -> None:
+    """Tracing would keep one branch: a file that scores some rows wrongly. Refused instead."""
+    (tmp_path / "branchy_models.py").write_text(BRANCHY)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cfg = compose_fit(
+        ["dataset=iris", "model=custom", "model.factory=branchy_models:branchy", "trainer.epochs=1"]
+    )
+    fit.run(cfg, tmp_path / "run")
+    run = tmp_path / "run"
+    with pytest.raises(ConfigError, match=f"format={fmt}: torch cannot trace this model faithfully"):
+        exported(run, fmt, tmp_path)

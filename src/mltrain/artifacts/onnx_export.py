@@ -21,13 +21,12 @@ import importlib.util
 import inspect
 import io
 import json
-import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from mltrain.artifacts.serving import ExportInputs, InputLayout, ServingModel, first_line
+from mltrain.artifacts.serving import ExportInputs, InputLayout, ServingModel, first_line, tracing
 from mltrain.errors import ConfigError
 from mltrain.files import atomic_file
 
@@ -78,8 +77,7 @@ def _export(serving: ServingModel, layout: InputLayout) -> Any:
     names = [NUMERIC] * wrapper.has_numeric + [ONEHOT] * wrapper.has_onehot
     legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
     buffer = io.BytesIO()
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # torch >= 2.9 warns that this exporter is deprecated
+    with tracing("onnx"), torch.no_grad():  # torch >= 2.9 warns that this exporter is deprecated
         try:
             torch.onnx.export(
                 wrapper, example, buffer, input_names=names, output_names=list(serving.outputs),

@@ -16,7 +16,10 @@ columns in front of it (``artifacts/onnx_export.py``, ``artifacts/torchscript_ex
 
 from __future__ import annotations
 
+import contextlib
 import re
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -24,6 +27,7 @@ from torch import Tensor, nn
 
 from mltrain.components.losses import BINARY, MULTICLASS
 from mltrain.components.preprocessing import Preprocessor
+from mltrain.errors import ConfigError
 
 
 def output_names(task: str) -> list[str]:
@@ -134,6 +138,27 @@ def first_line(error: BaseException) -> str:
         error = error.__cause__
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()
     return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__
+
+
+@contextlib.contextmanager
+def tracing(fmt: str) -> Iterator[None]:
+    """Around torch's tracing: its deprecation warnings silenced, and a ``TracerWarning`` (the model turns
+    a tensor into a Python value, e.g. ``if x.mean() > 0:``, so the trace would keep one branch or one
+    batch size) made a user error instead of a file that scores some rows wrongly.
+
+    Raises:
+        ConfigError: torch warned that the trace may be incorrect.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    unsafe = [w for w in caught if issubclass(w.category, torch.jit.TracerWarning)]
+    if unsafe:
+        torch_says = str(unsafe[0].message).split(". ")[0]
+        raise ConfigError(
+            f"format={fmt}: torch cannot trace this model faithfully ({torch_says}): its forward turns a "
+            "tensor into a Python value; write that step with tensor operations (torch.where) to export it"
+        )
 
 
 def _segments(categories: list[list[object]]) -> Tensor:

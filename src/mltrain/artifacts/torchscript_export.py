@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional  # noqa: UP035
 import torch
 from torch import Tensor, nn
 
-from mltrain.artifacts.serving import InputLayout, ServingModel, first_line
+from mltrain.artifacts.serving import InputLayout, ServingModel, first_line, tracing
 from mltrain.components.preprocessing import Preprocessor
 from mltrain.errors import ConfigError
 from mltrain.files import atomic_file
@@ -78,8 +78,7 @@ def write_torchscript(
     Raises:
         ConfigError: torch cannot trace or script the model (a custom model, say).
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch deprecates TorchScript in favour of torch.export
+    with tracing("torchscript"):  # torch deprecates TorchScript in favour of torch.export
         try:
             traced = [
                 torch.jit.trace(m, torch.zeros(2, p.n_features)) for p, m in zip(pres, models, strict=True)
@@ -89,6 +88,7 @@ def write_torchscript(
         except Exception as e:  # noqa: BLE001 - a custom model torch cannot trace or script
             problem = first_line(e)
             raise ConfigError(f"format=torchscript: torch could not script this model ({problem})") from e
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_file(path, "wb") as f:
-            torch.jit.save(module, f, _extra_files={"mltrain.json": json.dumps(metadata)})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(path, "wb") as f, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.save(module, f, _extra_files={"mltrain.json": json.dumps(metadata)})
