@@ -9,10 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from hydra import compose, initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from mltrain.commands import export, fit, predict
+from mltrain.config import register_schemas
 from mltrain.errors import ConfigError
+from mltrain.rundirs import install_resolvers
 from tests.commands.test_evaluate_predict import fit_run
 from tests.test_cli import write_penguins
 
@@ -176,18 +180,28 @@ def branchy(in_features, out_features):
 """
 
 
+@pytest.fixture(scope="module")
+def branchy_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run of a custom model whose forward branches in Python on a tensor value."""
+    root = tmp_path_factory.mktemp("branchy")
+    (root / "branchy_models.py").write_text(BRANCHY)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        patch.syspath_prepend(str(root))
+        register_schemas()
+        install_resolvers()
+        with initialize_config_module("mltrain.conf", version_base="1.3"):
+            cfg = compose("fit", ["dataset=iris", "model=custom", "model.factory=branchy_models:branchy",
+                                  "trainer.epochs=1"])  # fmt: skip
+        GlobalHydra.instance().clear()
+        fit.run(cfg, root / "run")
+    return root / "run"
+
+
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
 def test_a_model_that_branches_on_tensor_values_is_refused(
-    fmt: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compose_fit
+    fmt: str, branchy_run: Path, tmp_path: Path
 ) -> None:
     """Tracing would keep one branch: a file that scores some rows wrongly. Refused instead."""
-    (tmp_path / "branchy_models.py").write_text(BRANCHY)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    cfg = compose_fit(
-        ["dataset=iris", "model=custom", "model.factory=branchy_models:branchy", "trainer.epochs=1"]
-    )
-    fit.run(cfg, tmp_path / "run")
-    run = tmp_path / "run"
     with pytest.raises(ConfigError, match=f"format={fmt}: torch cannot trace this model faithfully"):
-        exported(run, fmt, tmp_path)
+        exported(branchy_run, fmt, tmp_path)
