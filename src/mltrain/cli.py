@@ -7,8 +7,8 @@ What a command does lives below: ``runner.py`` (config to finished command), ``r
 directories), ``messages.py`` (error wording), ``completion.py``.
 
 Exit status: 0 success, 1 a bug (with a traceback) or a failed sweep job, 2 a user error (one message, no
-traceback), 3 a run that diverged or an evaluation whose metric dropped by more than ``max_drop``,
-74 a file that could not be written, 130 / 143 interrupted by Ctrl-C / SIGTERM.
+traceback), 3 a run that diverged, an evaluation whose metric dropped by more than ``max_drop`` or a
+monitor past ``max_drift``, 74 a file that could not be written, 130 / 143 interrupted by Ctrl-C / SIGTERM.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ COMMANDS = {
     "report": "one table of runs, sweep jobs and folds, best first: mltrain report [dir ...] (see --help)",
     "evaluate": "score a finished run: mltrain evaluate run=<run dir> [input=<csv>] [max_drop=<x>]",
     "predict": "predict with a run: mltrain predict run=<run dir> input=<csv> output=<csv> [id=<col>]",
+    "export": "a run as one ONNX / TorchScript file: mltrain export run=<run dir> [format=onnx|torchscript]",
+    "monitor": "drift of new rows from the training rows: mltrain monitor run=<run dir> input=<csv>",
 }
 USAGE = "usage: mltrain <command> [overrides] [hydra flags]\n\ncommands:\n" + "\n".join(
     f"  {name:<10}{text}" for name, text in COMMANDS.items()
@@ -169,6 +171,8 @@ def _run_task(command: str, cfg: Any) -> Any:
         _fail(str(e))
     except OSError as e:
         _fail(_write_failure(e) or _bug(e), EXIT_IO)
+    if summary.get("alert"):  # monitor: drift past max_drift (or a metric drop); the message says which
+        _fail(summary["alert"], status=EXIT_METRIC_DROP)
     if summary.get("failed"):  # evaluate: a metric dropped by more than max_drop
         _fail(f"{', '.join(summary['failed'])} dropped by more than max_drop={summary['max_drop']}; "
               f"see {out_dir / 'evaluation.json'}", status=EXIT_METRIC_DROP)  # fmt: skip

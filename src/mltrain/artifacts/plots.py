@@ -168,3 +168,24 @@ def _save(fig: Any, out_dir: Path, name: str) -> str:
     with atomic_file(Path(out_dir) / "plots" / name, "wb") as f:
         fig.savefig(f, format="png", dpi=100)
     return f"plots/{name}"
+
+
+def drift(items: list[dict[str, Any]], max_drift: float | None, out_dir: Path, top: int = 15) -> str:
+    """``plots/drift.png``: the PSI of the most drifted items, and the bins of the first one, then vs now."""
+    shown = items[:top][::-1]
+    fig = _figure((12, max(4.0, 0.35 * len(shown) + 1.5)))
+    bars, bins = fig.subplots(1, 2)
+    colours = ["tab:red" if i.get("drifted") else "tab:blue" for i in shown]
+    bars.barh([f"{i['name']} ({i['source']})" for i in shown], [i["psi"] for i in shown], color=colours)
+    if max_drift is not None:
+        bars.axvline(max_drift, color="grey", linestyle="--", label=f"max_drift {max_drift}")
+        bars.legend()
+    bars.set(title="population stability index", xlabel="PSI")
+    first = items[0]
+    x = np.arange(len(first["bins"]["labels"]))
+    bins.bar(x - 0.2, first["bins"]["training"], width=0.4, label="training rows")
+    bins.bar(x + 0.2, first["bins"]["now"], width=0.4, label="input rows")
+    bins.set_xticks(x, first["bins"]["labels"], rotation=45, ha="right")
+    bins.set(title=f"{first['name']}: share of rows per bin", ylabel="share")
+    bins.legend()
+    return _save(fig, out_dir, "drift.png")

@@ -17,6 +17,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from mltrain.artifacts.profile import write_profile
 from mltrain.commands.builders import (
     objective_column,
     setup_model,
@@ -70,6 +71,7 @@ def fit_rows(
     try:
         trainer.fit(data.train, data.val)
         tracker.restore(model)
+        write_profile(out_dir, table.frame.iloc[rows.train], data.preprocessor, loss, model, data.train.x)
         fields = finish_run(trainer, data, tracker, out_dir)
         with held_interrupts():  # model.pt first: a summary that says completed always has its model
             save_checkpoint(out_dir / "model.pt", model.state_dict())
