@@ -15,8 +15,8 @@ from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-from mltrain.cli import _install_resolvers
 from mltrain.config import register_schemas
+from mltrain.rundirs import install_resolvers as _install_resolvers
 
 SEED = 0
 

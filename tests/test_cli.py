@@ -68,7 +68,7 @@ def test_smoke_run_writes_every_file_with_one_short_epoch(tmp_path: Path) -> Non
     result = mltrain("fit", "debug=smoke", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     (run,) = (tmp_path / "runs" / "fit").iterdir()
-    assert run.name.endswith("_debug=smoke")
+    assert run.name.endswith("_debug-smoke")
     history = pd.read_csv(run / "history.csv")
     assert len(history) == 1
     summary = json.loads((run / "summary.json").read_text())
@@ -180,7 +180,7 @@ def test_a_failed_write_stops_the_run_with_one_message_and_keeps_earlier_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from mltrain import cli
-    from mltrain.training import history
+    from mltrain.training import writers as history
 
     real, calls = history.atomic_write_text, []
 

@@ -242,7 +242,7 @@ def test_validate_collects_every_problem_at_once(compose_fit: Compose) -> None:
 
     problems = caught.value.problems
     assert "trainer.batch_size must be >= 1, got 0" in problems
-    assert "trainer.epochs must be >= 0, got -1" in problems
+    assert "trainer.epochs must be >= 1, got -1" in problems
     assert "model.hidden=[0] must hold sizes >= 1" in problems
     assert any(p.startswith("loss=bce needs a binary target") and "loss=sparse_categorical_crossentropy" in p
                for p in problems), problems  # fmt: skip

@@ -3,21 +3,19 @@
 ``mltrain <command> [hydra overrides and flags]``: the dispatcher takes the subcommand off argv and hands
 the rest to a ``@hydra.main`` function whose primary config is that command's (``conf/fit.yaml``), so
 ``-m``, ``--cfg job``, ``--help``, ``--info``, ``-cd`` and tab completion all work as in any Hydra app.
+What a command does lives below: ``runner.py`` (config to finished command), ``rundirs.py`` (run
+directories), ``messages.py`` (error wording), ``completion.py``.
 
-Exit status: 0 success, 1 a bug (with a traceback), 2 a user error (one message, no traceback),
-3 a run that diverged or an evaluation whose metric dropped by more than ``max_drop``,
-130 / 143 interrupted by Ctrl-C / SIGTERM.
+Exit status: 0 success, 1 a bug (with a traceback) or a failed sweep job, 2 a user error (one message, no
+traceback), 3 a run that diverged, an evaluation whose metric dropped by more than ``max_drop`` or a
+monitor past ``max_drift``, 74 a file that could not be written, 130 / 143 interrupted by Ctrl-C / SIGTERM.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime
-import functools
-import importlib
-import logging
+import errno
 import os
-import re
 import shutil
 import signal
 import sys
@@ -32,15 +30,26 @@ COMMANDS = {
     "report": "one table of runs, sweep jobs and folds, best first: mltrain report [dir ...] (see --help)",
     "evaluate": "score a finished run: mltrain evaluate run=<run dir> [input=<csv>] [max_drop=<x>]",
     "predict": "predict with a run: mltrain predict run=<run dir> input=<csv> output=<csv> [id=<col>]",
+    "export": "a run as one ONNX / TorchScript file: mltrain export run=<run dir> [format=onnx|torchscript]",
+    "monitor": "drift of new rows from the training rows: mltrain monitor run=<run dir> input=<csv>",
 }
 USAGE = "usage: mltrain <command> [overrides] [hydra flags]\n\ncommands:\n" + "\n".join(
     f"  {name:<10}{text}" for name, text in COMMANDS.items()
 )
+PATH_KEYS = ("run", "resume", "input", "output", "hydra.run.dir", "hydra.sweep.dir")  # never swept
+_command = "fit"  # the subcommand being run, for messages about its keys
+_interrupt_status = EXIT_SIGINT
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script and of ``python -m mltrain``."""
-    args = sys.argv[1:] if argv is None else list(argv)
+    try:
+        _dispatch(sys.argv[1:] if argv is None else list(argv))
+    except KeyboardInterrupt:  # before a command's own handling began, e.g. while importing torch
+        _fail("interrupted", status=_interrupt_status)
+
+
+def _dispatch(args: list[str]) -> None:
     if not args or args[0] in ("-h", "--help", "help"):
         _say(USAGE)
         sys.exit(0 if args else EXIT_USER_ERROR)
@@ -49,20 +58,32 @@ def main(argv: list[str] | None = None) -> None:
 
         _say(f"mltrain {__version__}")
         sys.exit(0)
+    from mltrain import completion
+
     command, rest = args[0], args[1:]
     if command.startswith("-"):  # Hydra flags with no command, e.g. `mltrain -sc install=bash`
         command, rest = "fit", args
-        if _complete_command_names():
+        words = completion.answer(COMMANDS)
+        if words is not None:
+            _say(words)
             return
     if command not in COMMANDS:
         from mltrain.errors import choice_problem
 
         _fail(choice_problem("command", command, COMMANDS))
+    if "--help" in rest or "-h" in rest:  # a command without config groups: its own keys, not fit's groups
+        from mltrain.command_help import command_help
+
+        text = command_help(command)
+        if text is not None:
+            _say(text)
+            return
+    signal.signal(signal.SIGTERM, _raise_interrupt)
     if command == "report":  # plain argparse: nothing to compose
         with _report_errors():
             _report(rest)
         return
-    _strip_command_from_completion_line(command)
+    completion.strip_command(command)
     if command == "fit" and int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under torchrun
         from mltrain.commands import launch
 
@@ -72,39 +93,49 @@ def main(argv: list[str] | None = None) -> None:
     global _command
     _command = command
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises; _report_errors turns user errors into one line
-    sys.argv = [sys.argv[0], *_resume_in_place(rest)]
-    _install_resolvers()
-    from mltrain.schemas import register_schemas
-
-    register_schemas()
     with _report_errors():
+        sys.argv = [sys.argv[0], *_prepared(rest)]
+        from mltrain.rundirs import install_resolvers
+        from mltrain.schemas import register_schemas
+
+        install_resolvers()
+        register_schemas()
         _hydra_app(command)()
     _exit_if_sweep_jobs_failed()
 
 
-def _exit_if_sweep_jobs_failed() -> None:
-    """After a multirun: status 1 when any job failed (each job's ``error.txt`` says why)."""
-    sweep = sys.modules.get("mltrain.hydra_sweep")
-    if sweep is not None and sweep.failed_jobs:
-        jobs = ", ".join(sweep.failed_jobs)
-        _fail(f"{len(sweep.failed_jobs)} sweep job(s) failed: {jobs}; see error.txt in each", status=1)
+def _prepared(args: list[str]) -> list[str]:
+    """Path values quoted for Hydra's grammar, and ``resume=<dir>`` run in that directory.
 
+    A run directory holds ``=`` and ``,`` (``..._dataset-iris``, or a user's own ``hydra.run.dir``), and
+    paths may hold spaces or brackets: quoted, Hydra reads each exactly as typed. ``resume=<dir>`` makes
+    ``<dir>`` Hydra's run directory, checked (and its lock) before Hydra writes anything there.
+    """
+    from mltrain.files import make_dir
+    from mltrain.rundirs import check_unlocked, hydra_quoted, resume_dir, unquote
 
-def _resume_in_place(args: list[str]) -> list[str]:
-    """``resume=<dir>`` continues that run in its own directory: Hydra's run directory becomes ``<dir>``."""
-    given = [a.partition("=")[2] for a in args if a.startswith("resume=")]
-    if not given or not given[-1] or given[-1] == "null":
-        return args
-    if "-m" in args or "--multirun" in args:
-        _fail("resume= continues one run; it cannot be combined with -m/--multirun")
-    run_dir = Path(given[-1])
-    if not run_dir.is_dir():
-        _fail(f"resume={given[-1]}: no such run directory")
-    if not (run_dir / "checkpoints" / "last.pt").is_file():
-        _fail(f"resume={given[-1]}: no checkpoints/last.pt in that directory; nothing to continue")
-    if any(a.startswith("hydra.run.dir=") for a in args):
-        return args
-    return [*args, f"hydra.run.dir={run_dir}"]
+    multirun = "-m" in args or "--multirun" in args
+    values = {}
+    out = []
+    for arg in args:
+        key, eq, value = arg.partition("=")
+        if eq and key in PATH_KEYS:
+            values[key] = value = unquote(value)
+            arg = f"{key}={hydra_quoted(value)}" if value not in ("", "null") else arg
+        out.append(arg)
+    resume = values.get("resume")
+    if resume and resume != "null":
+        if multirun:
+            _fail("resume= continues one run; it cannot be combined with -m/--multirun")
+        resume_dir(resume)
+        out += [] if "hydra.run.dir" in values else [f"hydra.run.dir={hydra_quoted(resume)}"]
+        out.append("hydra.output_subdir=null")  # the run's .hydra/ keeps the overrides it was started with
+    elif "hydra.run.dir" in values and not multirun:
+        check_unlocked(Path(values["hydra.run.dir"]))
+    for key in ("hydra.run.dir", "hydra.sweep.dir"):
+        if values.get(key):
+            make_dir(Path(values[key]), key)
+    return out
 
 
 def _hydra_app(command: str) -> Any:
@@ -126,26 +157,30 @@ def _run_task(command: str, cfg: Any) -> Any:
     from hydra.types import RunMode
 
     from mltrain.errors import DistributedError, UserError
+    from mltrain.runner import run_command, run_sweep_job
 
-    out_dir = Path(HydraConfig.get().runtime.output_dir)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    if HydraConfig.get().mode == RunMode.MULTIRUN:
-        return _run_sweep_job(cfg, out_dir)
+    hydra_cfg = HydraConfig.get()
+    out_dir = Path(hydra_cfg.runtime.output_dir)
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        try:
+            return run_sweep_job(cfg, out_dir, _parallel_jobs(hydra_cfg.launcher))
+        except KeyboardInterrupt:
+            _fail(
+                f"sweep interrupted; finished jobs and epochs are saved in {out_dir.parent}",
+                _interrupt_status,
+            )
     try:
-        # only the command that runs is imported: fit does not pay for evaluate's imports
-        summary = importlib.import_module(f"mltrain.commands.{command}").run(cfg, out_dir)
-    except UserError as e:  # handled here, before Hydra logs "Error executing job"
-        _remove_if_unused(out_dir)
-        _fail(str(e))
+        summary = run_command(command, cfg, out_dir)
     except KeyboardInterrupt:
         _fail(f"interrupted; the epochs before it are saved in {out_dir}", status=_interrupt_status)
+    except UserError as e:  # handled here, before Hydra logs "Error executing job"
+        _fail(str(e))
     except DistributedError as e:  # a rank failed or died: the message names it
         _fail(f"{e}; run directory {out_dir}", status=1)
-    except (
-        OSError
-    ) as e:  # disk full, read-only directory: files are replaced atomically, so earlier ones stand
-        where = e.filename or "a run file"
-        _fail(f"cannot write {where}: {e.strerror or e}; the files written before it are intact", EXIT_IO)
+    except OSError as e:
+        _fail(_write_failure(e) or _bug(e), EXIT_IO)
+    if summary.get("alert"):  # monitor: drift past max_drift (or a metric drop); the message says which
+        _fail(summary["alert"], status=EXIT_METRIC_DROP)
     if summary.get("failed"):  # evaluate: a metric dropped by more than max_drop
         _fail(f"{', '.join(summary['failed'])} dropped by more than max_drop={summary['max_drop']}; "
               f"see {out_dir / 'evaluation.json'}", status=EXIT_METRIC_DROP)  # fmt: skip
@@ -154,80 +189,30 @@ def _run_task(command: str, cfg: Any) -> Any:
     return summary.get("objective")
 
 
-def _run_sweep_job(cfg: Any, out_dir: Path) -> float:
-    """One job of a multirun: a failure is recorded in its directory and the sweep goes on.
-
-    A job that diverged or failed (user error or crash: ``error.txt``, summary status ``failed``) returns
-    the worst objective (inf, or -inf when maximising), so a sweeper ranks it last instead of stopping.
-    """
-    from mltrain.artifacts.sweep import record_failure, write_sweep_table
-    from mltrain.commands import fit
-    from mltrain.schemas import objective_direction
-
-    _divide_threads_among_jobs(cfg)
-    worst = float("-inf") if objective_direction(cfg.objective, cfg.objective_mode) == "max" else float("inf")
-    summary: dict[str, Any] = {}
-    try:
-        summary = fit.run(cfg, out_dir)
-    except KeyboardInterrupt:
-        _fail(f"sweep interrupted; finished jobs and epochs are saved in {out_dir.parent}", _interrupt_status)
-    except Exception as e:  # noqa: BLE001 - one job's error must not sink the sweep
-        message = record_failure(out_dir, e)
-        logging.getLogger("mltrain").error("job failed: %s (details in %s)", message, out_dir / "error.txt")
-    finally:
-        write_sweep_table(out_dir.parent)
-    objective = summary.get("objective")
-    failed = summary.get("status") in (None, "diverged", "failed", "interrupted")
-    return worst if failed or objective is None else float(objective)
+def _parallel_jobs(launcher: Any) -> int | None:
+    """``n_jobs`` of the joblib launcher (jobs share this machine's cores), else ``None``."""
+    return (launcher.get("n_jobs") or 1) if "joblib" in str(launcher.get("_target_", "")) else None
 
 
-def _divide_threads_among_jobs(cfg: Any) -> None:
-    """Under ``hydra/launcher=joblib`` with ``trainer.num_threads`` null: ``cpu_count // n_jobs`` each."""
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
-
-    launcher = HydraConfig.get().launcher
-    if cfg.trainer.num_threads is not None or "joblib" not in str(launcher.get("_target_", "")):
-        return
-    cpus = os.cpu_count() or 1
-    n_jobs = launcher.get("n_jobs") or 1
-    with open_dict(cfg):
-        cfg.trainer.num_threads = max(1, cpus // (cpus if n_jobs < 0 else n_jobs))
-
-
-# ---- mltrain report --------------------------------------------------------------------------------
+def _exit_if_sweep_jobs_failed() -> None:
+    """After a multirun: status 1 when any job failed (each job's ``error.txt`` says why)."""
+    sweep = sys.modules.get("mltrain.hydra_sweep")
+    if sweep is not None and sweep.failed_jobs:
+        jobs = ", ".join(sweep.failed_jobs)
+        _fail(f"{len(sweep.failed_jobs)} sweep job(s) failed: {jobs}; see error.txt in each", status=1)
 
 
 def _report(args: list[str]) -> None:
-    """``mltrain report [dir ...] [--sort M] [--group-by k1,k2] [--top N]``: print the table, save files."""
-    import argparse
+    """``mltrain report``: print each section's table (100 columns in a pipe), and the files written."""
+    from mltrain.commands.report import run_from_args
 
-    parser = argparse.ArgumentParser(prog="mltrain report", description=COMMANDS["report"])
-    parser.add_argument("dirs", nargs="*", default=["runs"], help="directories to search (default: runs)")
-    parser.add_argument("--sort", help="column to rank by (default: objective, in its own direction)")
-    parser.add_argument("--group-by", default="", help="override keys to average runs over: optimizer,lr")
-    parser.add_argument("--top", type=int, default=5, help="runs whose validation curves report.png shows")
-    options = parser.parse_args(args)
-    from mltrain.commands.report import build_report, formatted, headers, write_report
-
-    group_by = [k.strip() for k in options.group_by.split(",") if k.strip()]
-    table = build_report([Path(d) for d in options.dirs], options.sort, group_by)
-    written = write_report(table, Path(options.dirs[0]), options.top)
-    _print_table(headers(table), formatted(table))
-    _say("wrote " + ", ".join(map(str, written)))
-
-
-def _print_table(columns: list[str], rows: list[list[str]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(*columns, show_lines=False, header_style="bold")
-    for row in rows:
-        table.add_row(*row)
-    Console(soft_wrap=False, width=max(200, shutil.get_terminal_size().columns)).print(table)
-
-
-_interrupt_status = EXIT_SIGINT
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else 100
+    lines = run_from_args(args, width)
+    try:
+        _say("\n".join(lines))
+        sys.stdout.flush()
+    except BrokenPipeError:  # `mltrain report | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
@@ -238,83 +223,39 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 
 @contextlib.contextmanager
 def _report_errors() -> Iterator[None]:
-    """Turn user errors, Hydra's composition errors included, into one message and exit status 2."""
+    """User errors (Hydra's composition errors included) -> one line, status 2; a failed write -> 74."""
+    from mltrain.messages import user_message
+
     try:
         yield
     except Exception as error:
-        message = _user_message(error)
+        written = _write_failure(error)
+        if written is not None:
+            _fail(written, EXIT_IO)
+        message = user_message(error, _command)
         if message is None:
             raise  # a bug: Python prints the traceback, exit 1
         _fail(message)
 
 
-def _user_message(error: BaseException) -> str | None:
-    """The one-line message for a user error, or ``None`` for anything else."""
-    from hydra.errors import HydraException, MissingConfigException
-    from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
+def _write_failure(error: BaseException | None) -> str | None:
+    """``cannot write <file>: <reason>`` for a failed write (also one raised inside Hydra), else ``None``.
 
-    from mltrain.errors import UserError, did_you_mean
+    A write fails with mltrain's ``WriteError`` (naming the file), or inside Hydra with a full or
+    read-only disk; any other ``OSError`` (a user's factory reading a missing file, say) is not one.
+    """
+    from mltrain.files import WriteError
 
-    if isinstance(error, UserError):
-        return str(error)
-    if isinstance(error, MissingConfigException) and "/" in (error.missing_cfg_file or ""):
-        group, _, value = error.missing_cfg_file.rpartition("/")
-        choices = error.options or group_choices(group)
-        return f"{group}={value} is not a choice; valid: {', '.join(choices)}{did_you_mean(value, choices)}"
-    cause = error.__cause__ if isinstance(error.__cause__, OmegaConfBaseException) else error
-    if isinstance(cause, MissingMandatoryValue):
-        key = getattr(cause, "full_key", "") or "a required key"
-        return f"{key} is required and has no value; set it on the command line, e.g. {key}=..."
-    if isinstance(cause, OmegaConfBaseException):
-        return _omegaconf_message(cause, str(error) if cause is not error else "")
-    if isinstance(error, HydraException):
-        return " ".join(str(error).split())
-    return None
+    while error is not None and not isinstance(error, OSError):
+        error = error.__cause__ or error.__context__
+    full = error is not None and error.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT)
+    if not (isinstance(error, WriteError) or full) or not error.filename:
+        return None
+    return f"cannot write {error.filename}: {error.strerror or error}; the files written before it are intact"
 
 
-def _omegaconf_message(error: Any, context: str) -> str:
-    """``trainer.epochs=abc: Value 'abc' could not be converted to Integer`` from OmegaConf's report."""
-    first = str(error).splitlines()[0].strip()
-    key = getattr(error, "full_key", None)
-    if type(error).__name__ in ("ConfigKeyError", "ConfigAttributeError") and key:
-        bad = key or first
-        parent, _, leaf = str(bad).rpartition(".")
-        return f"{bad} is not a config key{_valid_keys(parent, leaf)}"
-    lead = context.splitlines()[0].strip() if context else ""
-    return f"{key}: {first}" if key else (f"{lead} {first}".strip())
-
-
-_command = "fit"  # the subcommand being run, for messages about its keys
-
-
-def _valid_keys(parent: str, leaf: str) -> str:
-    """ "; valid keys of trainer: ..., did you mean epochs?" from the composed fit config."""
-    from mltrain.schemas import FitConfig, TrainerConfig
-
-    known = {"": list(FitConfig.__dataclass_fields__), "trainer": list(TrainerConfig.__dataclass_fields__)}
-    if _command != "fit":  # evaluate, predict: the keys of their primary config
-        from importlib.resources import files
-
-        from omegaconf import OmegaConf
-
-        primary = OmegaConf.load(str(files("mltrain.conf").joinpath(f"{_command}.yaml")))
-        known = {"": [k for k in primary if k not in ("hydra", "defaults")]}
-    if parent in known:
-        from mltrain.errors import did_you_mean
-
-        keys = known[parent]
-        return f"; valid keys of {parent or 'the config'}: {', '.join(keys)}{did_you_mean(leaf, keys)}"
-    return f" (see `mltrain fit --cfg job` for the keys of {parent}; `+{parent}.{leaf}=...` adds a new key)"
-
-
-def group_choices(group: str) -> list[str]:
-    """The choices of a config group: the YAML file stems in ``mltrain.conf/<group>``."""
-    from importlib.resources import files
-
-    folder = files("mltrain.conf").joinpath(group)
-    return (
-        sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml")) if folder.is_dir() else []
-    )
+def _bug(error: BaseException) -> NoReturn:
+    raise error  # not a failed write: Python prints the traceback, exit 1
 
 
 def _fail(message: str, status: int = EXIT_USER_ERROR) -> NoReturn:
@@ -328,96 +269,3 @@ def _fail(message: str, status: int = EXIT_USER_ERROR) -> NoReturn:
 
 def _say(text: str) -> None:
     print(text)
-
-
-# ---- run directories -------------------------------------------------------------------------------
-
-
-def _install_resolvers() -> None:
-    from omegaconf import OmegaConf
-
-    def names(items: Any) -> tuple[str, ...]:  # resolvers get a ListConfig; the cache needs a tuple
-        return tuple(str(i) for i in items or ())
-
-    # use_cache: the resolved directory travels with the pickled config to joblib / submitit workers
-    OmegaConf.register_new_resolver("mltrain_slug", lambda items: slug(names(items)), replace=True)
-    OmegaConf.register_new_resolver(
-        "mltrain_run_dir", lambda base, items=(): unique_run_dir(base, names(items)), replace=True,
-        use_cache=True,
-    )  # fmt: skip
-
-
-def slug(overrides: tuple[str, ...], limit: int = 60) -> str:
-    """A short, path-safe name from a job's overrides: ``optimizer=nadam,lr=0.01,path=data.csv``.
-
-    Keys keep their last part (``optimizer.lr`` -> ``lr``), paths their file name.
-    """
-    parts = []
-    for item in overrides:
-        key, _, value = item.lstrip("+~").partition("=")
-        parts.append(f"{key.rsplit('.', 1)[-1]}={value.rstrip('/').rsplit('/', 1)[-1]}")
-    text = re.sub(r"[^\w=,.+-]+", "-", ",".join(parts)).strip("-")
-    return text[:limit].rstrip("-,=")
-
-
-_created: list[Path] = []  # run directories unique_run_dir made in this process
-
-
-@functools.cache
-def unique_run_dir(base: str, overrides: tuple[str, ...] = ()) -> str:
-    """``<base>/<timestamp>[_<overrides>]``, created now so that no other run can take the same name.
-
-    Two runs started in the same second with the same overrides get ``..._2``, ``..._3``: ``os.mkdir``
-    fails for all but one of them. Cached, so Hydra resolving the key twice gets the same directory.
-    """
-    stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-    name = "_".join(filter(None, [stamp, slug(overrides)]))
-    Path(base).mkdir(parents=True, exist_ok=True)
-    for n in range(1, 10_000):
-        candidate = Path(base) / (name if n == 1 else f"{name}_{n}")
-        try:
-            candidate.mkdir()
-        except FileExistsError:
-            continue
-        _created.append(candidate.resolve())
-        return str(candidate)
-    raise RuntimeError(f"no free run directory under {base}")
-
-
-def _remove_if_unused(out_dir: Path) -> None:
-    """Delete a run directory this process made when the run was refused before writing its files."""
-    unused = all(p.name in (".hydra", ".lock") or p.suffix == ".log" for p in out_dir.iterdir())
-    if out_dir.resolve() in _created and unused:
-        shutil.rmtree(out_dir, ignore_errors=True)
-
-
-# ---- tab completion -------------------------------------------------------------------------------
-
-
-def _strip_command_from_completion_line(command: str) -> None:
-    """Completion queries get ``COMP_LINE="mltrain fit optimizer="``; Hydra expects no subcommand."""
-    line = os.environ.get("COMP_LINE")
-    if line and "query=" in " ".join(sys.argv):
-        os.environ["COMP_LINE"] = re.sub(rf"^(\s*\S+)\s+{re.escape(command)}(\s|$)", r"\1\2", line, count=1)
-
-
-def _complete_command_names() -> bool:
-    """Complete the subcommand itself (``mltrain f<TAB>``); ``True`` when that was the query."""
-    line = os.environ.get("COMP_LINE")
-    if not line or not any(a.startswith("query=") for a in sys.argv):
-        return False
-    words = line.split()
-    if (
-        line.endswith(" ")
-        and len(words) == 1
-        or not line.endswith(" ")
-        and len(words) == 2
-        and "=" not in words[1]
-    ):
-        prefix = "" if line.endswith(" ") else words[1]
-        _say(" ".join(c for c in COMMANDS if c.startswith(prefix)))
-        return True
-    words_after = words[1:]
-    if words_after and words_after[0] in COMMANDS:
-        _strip_command_from_completion_line(words_after[0])
-    return False

@@ -15,7 +15,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, open_dict
 
-from mltrain.cli import _install_resolvers
+from mltrain.rundirs import install_resolvers as _install_resolvers
 from mltrain.schemas import objective_direction
 
 log = logging.getLogger(__name__)

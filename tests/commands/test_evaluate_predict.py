@@ -12,10 +12,10 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 from sklearn.metrics import accuracy_score, mean_absolute_error
 
-from mltrain.cli import _install_resolvers
 from mltrain.commands import evaluate, fit, predict
 from mltrain.config import register_schemas
 from mltrain.errors import ConfigError, DataError
+from mltrain.rundirs import install_resolvers as _install_resolvers
 from tests.test_cli import mltrain, write_penguins
 
 

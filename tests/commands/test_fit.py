@@ -18,7 +18,8 @@ import pytest
 import torch
 from omegaconf import DictConfig
 
-from mltrain.commands import fit
+from mltrain import rundirs
+from mltrain.commands import builders, fit
 from mltrain.errors import ConfigError, DataError
 from mltrain.training.checkpoints import load_checkpoint
 
@@ -101,6 +102,8 @@ def test_resume_equals_an_uninterrupted_run(compose_fit: Compose, tmp_path: Path
     pd.testing.assert_frame_equal(a, b, check_exact=True)
     ma, mb = (load_checkpoint(d / "checkpoints" / "last.pt")["model"] for d in (whole, part))
     assert all(torch.equal(ma[k], mb[k]) for k in ma)
+    with pytest.raises(ConfigError, match=r"has done 4 epochs, more than trainer.epochs=2"):
+        fit.run(compose_fit([*overrides, "trainer.epochs=2", f"resume={part}"]), part)
 
 
 def test_resume_refuses_a_changed_config_or_a_missing_checkpoint(
@@ -110,8 +113,11 @@ def test_resume_refuses_a_changed_config_or_a_missing_checkpoint(
 
     with pytest.raises(ConfigError, match=r"these keys differ from the saved config: optimizer.lr, seed"):
         fit.run(compose_fit([*SMALL, "optimizer.lr=0.5", "seed=3", f"resume={tmp_path}"]), tmp_path)
-    with pytest.raises(ConfigError, match="no run with a checkpoints/last.pt"):
+    with pytest.raises(ConfigError, match="the run directory has no checkpoints/last.pt"):
         fit.run(compose_fit([*SMALL, f"resume={tmp_path / 'nope'}"]), tmp_path / "nope")
+    (tmp_path / "config.yaml").unlink()
+    with pytest.raises(ConfigError, match="the run directory has no config.yaml"):
+        fit.run(compose_fit([*SMALL, f"resume={tmp_path}"]), tmp_path)
 
 
 class _Exploit:
@@ -137,17 +143,17 @@ def test_a_crafted_checkpoint_is_refused_and_never_runs(
 
 def test_a_locked_run_directory_is_refused(tmp_path: Path) -> None:
     refused = pytest.raises(ConfigError, match=r"in use by a running mltrain process")
-    with fit.run_lock(tmp_path), refused, fit.run_lock(tmp_path):
+    with rundirs.run_lock(tmp_path), refused, rundirs.run_lock(tmp_path):
         pass
-    with fit.run_lock(tmp_path):  # released
+    with rundirs.run_lock(tmp_path):  # released
         pass
 
 
 def test_deterministic_turns_on_torchs_deterministic_algorithms(compose_fit: Compose) -> None:
     try:
-        fit.setup_runtime(compose_fit([*SMALL, "trainer.deterministic=true"]))
+        builders.setup_runtime(compose_fit([*SMALL, "trainer.deterministic=true"]))
         assert torch.are_deterministic_algorithms_enabled()
-        fit.setup_runtime(compose_fit(SMALL))
+        builders.setup_runtime(compose_fit(SMALL))
         assert not torch.are_deterministic_algorithms_enabled()
     finally:
         torch.use_deterministic_algorithms(False)

@@ -12,7 +12,7 @@ import pytest
 import torch
 from omegaconf import DictConfig
 
-from mltrain.commands import fit
+from mltrain.commands import fit, training_run
 from mltrain.errors import ConfigError
 
 Compose = Callable[..., DictConfig]
@@ -57,18 +57,24 @@ def test_cv_summary_statistics_equal_pandas_over_the_fold_summaries(
     assert table.loc["min", "best_val_accuracy"] == pytest.approx(best.min())
 
 
-def test_each_fold_starts_from_fresh_weights(compose_fit: Compose, tmp_path: Path) -> None:
-    """With no training, every fold's model equals a freshly seeded model: nothing carries over."""
-    cfg = compose_fit([*QUICK, "validation=kfold", "validation.k=2", "trainer.epochs=0"])
+def test_each_fold_starts_from_fresh_weights(
+    compose_fit: Compose, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every fold's model, as built, equals a freshly seeded model: nothing carries over."""
+    cfg = compose_fit([*QUICK, "validation=kfold", "validation.k=2", "trainer.epochs=1"])
+    built, setup_model = [], training_run.setup_model
 
+    def record(*args: object) -> torch.nn.Module:
+        model = setup_model(*args)
+        built.append(next(v for k, v in model.state_dict().items() if k.endswith("weight")).clone())
+        return model
+
+    monkeypatch.setattr(training_run, "setup_model", record)
     fit.run(cfg, tmp_path)
 
     torch.manual_seed(cfg.seed)
     fresh = torch.nn.Linear(4, 16).weight  # the MLP's first layer is built first
-    for i in (1, 2):
-        state = torch.load(tmp_path / f"fold_{i}" / "model.pt", weights_only=True)
-        first = next(v for k, v in state.items() if k.endswith("weight"))
-        assert torch.equal(first, fresh)
+    assert len(built) == 2 and all(torch.equal(first, fresh) for first in built)
 
 
 def test_kfold_regression_uses_kfold(compose_fit: Compose, tmp_path: Path) -> None:

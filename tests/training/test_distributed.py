@@ -73,7 +73,7 @@ def test_rank_shares_add_up_to_the_whole_batchs_loss_and_gradient(rows: int, wor
         share = distributed.batch_share(loss, replica(x[start:stop]), y[start:stop], rows)
         shares.append(share.detach())
         grads.append(torch.autograd.grad(share * world, list(replica.parameters())))
-    assert float(torch.stack(shares).sum()) == pytest.approx(float(whole), rel=1e-6)
+    assert float(torch.stack(shares).sum()) == pytest.approx(float(whole.detach()), rel=1e-6)
     for i, want in enumerate(expected):
         torch.testing.assert_close(sum(g[i] for g in grads) / world, want, rtol=1e-6, atol=1e-7)
 

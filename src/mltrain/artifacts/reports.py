@@ -13,19 +13,28 @@ from typing import Any
 
 import numpy as np
 
-from mltrain.training.history import atomic_write_json, atomic_write_text
+from mltrain.files import atomic_write_json, atomic_write_text
 
 log = logging.getLogger(__name__)
 
 PATIENCE = 3  # epochs of rising validation loss (while training loss falls) that count as overfitting
 
 
-def diagnose(history: list[dict[str, float]], patience: int = PATIENCE) -> dict[str, Any]:
-    """Read the learning curves: ``diverged``, ``overfitting`` (from epoch E), ``still_improving`` or ``ok``.
+def diagnose(
+    history: list[dict[str, float]],
+    patience: int = PATIENCE,
+    monitor: str = "val_loss",
+    mode: str = "min",
+    stopped: str | None = None,
+) -> dict[str, Any]:
+    """Read the learning curves: ``diverged``, ``overfitting`` (from epoch E), ``early_stopped``,
+    ``underfitting``, ``still_improving`` or ``ok``.
 
     Overfitting: validation loss rose for ``patience`` consecutive epochs while training loss fell; E is
-    the epoch before the rise began. Underfitting: training loss at the last epoch is still within 1% of
-    the first epoch's. Still improving: the monitored loss fell at the last epoch and is at its minimum.
+    the epoch before the rise began. Early stopped: ``stopped`` is the reason the run stopped early (it
+    tells the same story as the console and the summary). Underfitting: training loss at the last epoch is
+    still within 1% of the first epoch's. Still improving: the ``monitor`` column (``val_loss``, or
+    ``loss`` without validation rows) improved at the last epoch and is at its best there.
     """
     if not history:
         return {"verdict": "no_epochs", "message": "no epoch completed"}
@@ -37,25 +46,38 @@ def diagnose(history: list[dict[str, float]], patience: int = PATIENCE) -> dict[
             "epoch": int(bad),
             "message": f"training loss became non-finite at epoch {bad}",
         }
-    val = [r.get("val_loss") for r in history]
-    if all(v is not None for v in val):
-        for i in range(len(history) - patience):
-            window = range(i + 1, i + patience + 1)
-            if all(val[j] > val[j - 1] and losses[j] < losses[j - 1] for j in window):
-                epoch = int(history[i]["epoch"])
-                return {"verdict": "overfitting", "epoch": epoch, "message": (
-                    f"overfitting from epoch {epoch}: validation loss rose {patience} epochs in a row "
-                    "while training loss fell")}  # fmt: skip
-    watched = val if all(v is not None for v in val) else losses
+    found = _overfitting(history, losses, patience)
+    if found is not None:
+        return found
+    if stopped:
+        return {"verdict": "early_stopped", "message": f"stopped early: {stopped}"}
     if len(losses) > 1 and losses[-1] > 0.99 * losses[0]:
         return {"verdict": "underfitting", "message": "training loss barely fell; try more epochs, a higher "
                 "learning rate or a larger model"}  # fmt: skip
+    column = monitor if monitor in history[-1] else "loss"
+    watched = [r[column] * (1 if mode == "min" else -1) for r in history]
     if len(watched) > 1 and watched[-1] < watched[-2] and watched[-1] <= min(watched):
         return {
             "verdict": "still_improving",
-            "message": "loss still falling at the last epoch; more epochs may help",
+            "message": f"{column} still improving at the last epoch; more epochs may help",
         }
     return {"verdict": "ok", "message": "no sign of over- or underfitting"}
+
+
+def _overfitting(
+    history: list[dict[str, float]], losses: list[float], patience: int
+) -> dict[str, Any] | None:
+    val = [r.get("val_loss") for r in history]
+    if not all(v is not None for v in val):
+        return None
+    for i in range(len(history) - patience):
+        window = range(i + 1, i + patience + 1)
+        if all(val[j] > val[j - 1] and losses[j] < losses[j - 1] for j in window):
+            epoch = int(history[i]["epoch"])
+            return {"verdict": "overfitting", "epoch": epoch, "message": (
+                f"overfitting from epoch {epoch}: validation loss rose {patience} epochs in a row "
+                "while training loss fell")}  # fmt: skip
+    return None
 
 
 def classification_report(y_true: np.ndarray, y_pred: np.ndarray, classes: list[Any]) -> dict[str, Any]:
@@ -99,20 +121,27 @@ def write_report(report: dict[str, Any], out_dir: Path) -> None:
 
 
 def write_artifacts(
-    trainer: Any, val: Any, classes: list[Any] | None, best_epoch: int | None, out_dir: Path
+    trainer: Any, val: Any, classes: list[Any] | None, tracker: Any, out_dir: Path
 ) -> dict[str, Any]:
     """Diagnosis, learning curves and, for classifiers with validation rows, the report and confusion matrix.
+
+    Args:
+        trainer: the finished trainer (its history, status and message; its model holds the best weights).
+        tracker: the run's best-epoch tracker (``monitor``, ``mode``, ``best_epoch``).
 
     Returns:
         Fields for ``summary.json``: ``diagnosis`` (and ``artifacts``, the files written).
     """
     from mltrain.artifacts import plots
 
-    diagnosis = diagnose(trainer.history)
+    stopped = trainer.message if trainer.status == "early_stopped" else None
+    diagnosis = diagnose(trainer.history, monitor=tracker.monitor, mode=tracker.mode, stopped=stopped)
     log.info("diagnosis: %s", diagnosis["message"])
     written = []
+    best_epoch = tracker.best_epoch or None
     if trainer.history:
-        written.append(plots.learning_curves(trainer.history, best_epoch, out_dir))
+        loss, regression = trainer.loss.name, not trainer.loss.is_classifier
+        written.append(plots.learning_curves(trainer.history, best_epoch, out_dir, loss, regression))
     if classes is not None and val is not None and diagnosis["verdict"] != "diverged":
         y_pred = trainer.loss.labels(trainer.predict(val.x)).cpu().numpy()
         y_true = val.y.long().reshape(-1).cpu().numpy()

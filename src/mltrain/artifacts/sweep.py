@@ -15,7 +15,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from mltrain.training.history import atomic_write_json, atomic_write_text
+from mltrain.files import atomic_write_json, atomic_write_text
 
 SWEEP_COLUMNS = (
     "job", "dir", "overrides", "status", "objective", "best_epoch", "epochs_completed", "wall_time_s",

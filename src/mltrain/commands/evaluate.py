@@ -19,10 +19,11 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from mltrain.commands.saved import SavedRun, check_frame, ensemble_outputs, load_run
+from mltrain.components.datasets import read_csv
 from mltrain.components.metrics import MetricSet
 from mltrain.config import options
 from mltrain.errors import ConfigError, DataError
-from mltrain.training.history import atomic_write_json
+from mltrain.files import atomic_write_json
 
 log = logging.getLogger(__name__)
 
@@ -42,29 +43,52 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         raise ConfigError("run is required, e.g. mltrain evaluate run=runs/fit/<run>")
     runs = load_run(Path(cfg.run))
     frame, source = _rows(runs, cfg.input)
-    scores, y_true, y_pred = score(runs, frame, source)
-    reference = training_metrics(runs)
-    result = {"run": str(cfg.run), "input": source, "rows": len(frame), "models": len(runs),
-              "metrics": scores,
-              "training": reference, **compare(scores, reference, cfg.max_drop)}  # fmt: skip
+    result, y_true, y_pred = evaluate_frame(runs, frame, source, cfg.max_drop)
+    result = {"run": str(cfg.run), **result}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if y_true is not None:
+        from mltrain.artifacts import plots
+
+        plots.confusion_matrix(
+            y_true,
+            y_pred,
+            result["classes"],
+            out_dir,
+            rows=f"{result['input']}, {len(y_true)} rows",
+            run=cfg.run,
+        )
+    atomic_write_json(out_dir / "evaluation.json", result)
+    log.info("evaluation of %s on %s (%d rows):\n%s", cfg.run, source, len(frame), format_table(result))
+    return result
+
+
+def evaluate_frame(
+    runs: list[SavedRun], frame: pd.DataFrame, source: str, max_drop: float | None = None
+) -> tuple[dict[str, Any], Any, Any]:
+    """Score ``runs`` (one model, or a fold ensemble) on the labelled rows of ``frame``; write nothing.
+
+    Returns:
+        ``evaluation.json``'s content without ``run``, and for classifiers the true and predicted class
+        indices (``None``, ``None`` for regression).
+
+    Raises:
+        DataError: no target column, a missing feature column, an unseen category or label.
+    """
+    scores, y_true, y_pred = score(runs, frame, source)
+    reference = training_metrics(runs)
+    result = {"input": source, "rows": len(frame), "models": len(runs), "metrics": scores,
+              "training": reference, **compare(scores, reference, max_drop)}  # fmt: skip
     classes = runs[0].classes
     if classes is not None:
         from sklearn.metrics import confusion_matrix
 
-        from mltrain.artifacts import plots
         from mltrain.artifacts.reports import classification_report
 
         result["classes"] = classes
         result["confusion_matrix"] = confusion_matrix(y_true, y_pred, labels=range(len(classes))).tolist()
         result["report"] = classification_report(y_true, y_pred, classes)
-        plots.confusion_matrix(
-            y_true, y_pred, classes, out_dir, rows=f"{result['input']}, {len(y_true)} rows"
-        )
-    atomic_write_json(out_dir / "evaluation.json", result)
-    log.info("evaluation of %s on %s (%d rows):\n%s", cfg.run, source, len(frame), format_table(result))
-    return result
+    return result, y_true, y_pred
 
 
 def _rows(runs: list[SavedRun], source: str | None) -> tuple[pd.DataFrame, str]:
@@ -72,7 +96,7 @@ def _rows(runs: list[SavedRun], source: str | None) -> tuple[pd.DataFrame, str]:
     if source is not None:
         if not Path(source).is_file():
             raise DataError(f"input={source}: no such file")
-        return pd.read_csv(source), f"input={source}"
+        return read_csv(Path(source), f"input={source}"), f"input={source}"
     if len(runs) > 1:
         raise ConfigError("a k-fold run has no common held-out rows; pass input=<csv>, or run=<run>/fold_<i>")
     return held_out_rows(runs[0])
@@ -80,8 +104,8 @@ def _rows(runs: list[SavedRun], source: str | None) -> tuple[pd.DataFrame, str]:
 
 def held_out_rows(saved: SavedRun) -> tuple[pd.DataFrame, str]:
     """Rebuild the run's split from its saved config and seed; its test rows, else its validation rows."""
-    from mltrain.commands.fit import split_rows
     from mltrain.commands.kfold import fold_rows
+    from mltrain.commands.rows import split_rows
     from mltrain.components.datasets import DATASETS
     from mltrain.components.preprocessing import drop_missing
 

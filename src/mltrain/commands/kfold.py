@@ -18,10 +18,11 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
-from mltrain.commands.fit import Rows, class_labels, fit_rows, holdout_rows
+from mltrain.commands.rows import Rows, class_labels, holdout_rows
+from mltrain.commands.training_run import fit_rows
 from mltrain.components.datasets import Table
 from mltrain.components.losses import Loss
-from mltrain.training.history import atomic_write_json, atomic_write_text
+from mltrain.files import atomic_write_json, atomic_write_text
 
 log = logging.getLogger(__name__)
 

@@ -226,6 +226,8 @@ def follow() -> int:
     import torch.distributed as dist
 
     memory.set_budget_share(int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    for signum in (signal.SIGINT, signal.SIGTERM):  # waiting for rank 0: torchrun's signal ends it at once
+        signal.signal(signum, signal.SIG_DFL)
     distributed.init_from_env()
     status = 0
     while status == 0:

@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mltrain.commands.saved import SavedRun, check_frame, ensemble_outputs, load_run, to_original_units
 from mltrain.errors import ConfigError, DataError
+from mltrain.files import atomic_file
 
 log = logging.getLogger(__name__)
 
@@ -34,16 +35,25 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     required = [k for k in ("run", "input", "output") if OmegaConf.is_missing(cfg, k)]
     if required:
         raise ConfigError([f"{k} is required, e.g. mltrain predict {k}=..." for k in required])
+    if isinstance(cfg.chunksize, bool) or not isinstance(cfg.chunksize, int) or cfg.chunksize < 1:
+        raise ConfigError(
+            f"chunksize={cfg.chunksize} must be a whole number of rows >= 1, e.g. chunksize=10000"
+        )
     runs = load_run(Path(cfg.run))
     source, output = Path(cfg.input), Path(cfg.output)
     if not source.is_file():
         raise DataError(f"input={source}: no such file")
+    if output.is_dir():
+        raise ConfigError(
+            f"output={output} is a directory; name the CSV file to write, e.g. output=preds.csv"
+        )
     output.parent.mkdir(parents=True, exist_ok=True)
     rows = 0
-    for i, chunk in enumerate(_chunks(source, cfg.chunksize)):
-        frame = predict_frame(runs, chunk, cfg.id, f"input={source}")
-        frame.to_csv(output, mode="w" if i == 0 else "a", header=i == 0, index=False)
-        rows += len(frame)
+    with atomic_file(output) as f:  # an error in a later chunk leaves an existing output file as it was
+        for i, chunk in enumerate(_chunks(source, cfg.chunksize)):
+            frame = predict_frame(runs, chunk, cfg.id, f"input={source}")
+            frame.to_csv(f, header=i == 0, index=False, lineterminator="\n")
+            rows += len(frame)
     log.info("%d predictions from %d model(s) of %s -> %s", rows, len(runs), cfg.run, output)
     return {"status": "completed", "rows": rows, "output": str(output)}
 
@@ -53,6 +63,10 @@ def _chunks(source: Path, chunksize: int) -> Any:
         yield from pd.read_csv(source, chunksize=chunksize)
     except pd.errors.EmptyDataError as e:
         raise DataError(f"input={source} is empty") from e
+    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise DataError(f"input={source} is not a readable CSV file: {' '.join(str(e).split())}") from e
+    except OSError as e:  # a read error: cli.py would otherwise report it as "cannot write"
+        raise DataError(f"input={source}: cannot read it: {e.strerror or e}") from e
 
 
 def predict_frame(

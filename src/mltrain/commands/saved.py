@@ -7,6 +7,7 @@ outputs = ensemble_outputs(models, frame)     # raw model outputs on a raw frame
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from mltrain.components.models import MODELS
 from mltrain.components.preprocessing import Preprocessor
 from mltrain.config import options
 from mltrain.errors import ConfigError, DataError
+from mltrain.training.checkpoints import load_checkpoint
 
 
 @dataclass
@@ -61,13 +63,24 @@ def load_run(path: Path) -> list[SavedRun]:
 
 
 def load_one(path: Path) -> SavedRun:
-    """Rebuild the model of one run directory and load its saved weights."""
+    """Rebuild the model of one run directory and load its saved weights.
+
+    Raises:
+        ConfigError: a file of the run is missing.
+        DataError: a file of the run cannot be read or parsed, or ``model.pt`` does not fit the model.
+    """
     for name in ("config.yaml", "preprocessing.json", "summary.json"):
         if not (path / name).is_file():
             raise ConfigError(f"run={path} has no {name}; pass the directory of a finished `mltrain fit` run")
-    cfg = OmegaConf.load(path / "config.yaml")
-    pre = Preprocessor.from_dict(json.loads((path / "preprocessing.json").read_text()))
-    summary = json.loads((path / "summary.json").read_text())
+    cfg = _read(path / "config.yaml", OmegaConf.load)
+    pre = _read(path / "preprocessing.json", lambda p: Preprocessor.from_dict(json.loads(p.read_text())))
+    summary = _read(path / "summary.json", lambda p: json.loads(p.read_text()))
+    empty = [c for c, m, sd in zip(pre.numeric, pre.mean, pre.scale, strict=False) if m is None or sd is None]
+    if empty:  # written by a run before the empty-column check; NaN would spread through every row
+        raise DataError(
+            f"{path / 'preprocessing.json'} has no scaling for column {', '.join(map(repr, empty))} "
+            "(the column had no values when the run was trained); train the run again without it"
+        )
     loss = LOSSES.get(cfg.loss.name)(**options(cfg.loss))
     shape = summary.get("data", {}).get("input_shape")
     model = MODELS.get(cfg.model.name)(
@@ -76,12 +89,33 @@ def load_one(path: Path) -> SavedRun:
         input_shape=tuple(shape) if shape else None,
         **options(cfg.model),
     )
-    model.load_state_dict(torch.load(path / "model.pt", weights_only=True, map_location="cpu"))
+    state = load_checkpoint(path / "model.pt")
+    try:
+        model.load_state_dict(state)
+    except (TypeError, RuntimeError, KeyError, AttributeError) as e:
+        first = " ".join(str(e).split())[:200]
+        raise DataError(
+            f"{path / 'model.pt'} does not hold the weights of the model {path / 'config.yaml'} describes "
+            f"({first}); was it copied from another run?"
+        ) from e
     return SavedRun(path, cfg, summary, pre, loss, model.eval())
 
 
+def _read(file: Path, parse: Callable[[Path], Any]) -> Any:
+    """``parse(file)``, with a damaged or unreadable file reported as a ``DataError`` naming it."""
+    try:
+        return parse(file)
+    except OSError as e:
+        raise DataError(f"cannot read {file}: {e.strerror or e}") from e
+    except Exception as e:  # noqa: BLE001 - YAML, JSON and field errors: the file is not what fit wrote
+        text = " ".join(str(e).split())[:200]
+        raise DataError(f"{file} is damaged or not a file mltrain wrote ({type(e).__name__}: {text})") from e
+
+
 def check_frame(pre: Preprocessor, frame: pd.DataFrame, source: str) -> None:
-    """Every feature column present, no category the model never saw, no gap the run cannot fill.
+    """Every feature column present, finite numbers where the model was trained on numbers, no category
+    the model never saw, no gap the run cannot fill. Rows are named by ``frame.index`` (a chunk's index
+    continues from the one before it).
 
     Raises:
         DataError: naming the column and the values.
@@ -89,6 +123,15 @@ def check_frame(pre: Preprocessor, frame: pd.DataFrame, source: str) -> None:
     missing = [c for c in pre.features if c not in frame.columns]
     if missing:
         raise DataError(f"{source} has no column {', '.join(map(repr, missing))} (the model needs it)")
+    for column in pre.numeric:
+        values = frame[column]
+        numbers = pd.to_numeric(values, errors="coerce")
+        bad = np.flatnonzero((numbers.isna() & values.notna()).to_numpy() | np.isinf(numbers.to_numpy(float)))
+        if len(bad):
+            raise DataError(
+                f"{source}: column {column!r} must hold finite numbers (the model was trained on numbers), "
+                f"data row {values.index[bad[0]] + 1} holds {_shown(values.iloc[bad[0]])}"
+            )
     for column, cats in pre.categories.items():
         values = frame[column].dropna()
         unseen = sorted({str(v) for v in values[~values.isin(cats)]})
@@ -102,6 +145,11 @@ def check_frame(pre: Preprocessor, frame: pd.DataFrame, source: str) -> None:
         raise DataError(
             f"{source} has missing values in {', '.join(map(repr, gaps))} (the run did not impute)"
         )
+
+
+def _shown(value: Any) -> str:
+    """``'oops'`` for text, ``inf`` for a number (not ``np.float64(inf)``)."""
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 @torch.no_grad()

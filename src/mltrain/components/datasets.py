@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,6 +33,9 @@ class Table:
         target_kind: ``classes`` or ``continuous`` when the dataset says so; ``None`` lets the loss decide
             (an integer CSV column can be class labels or a count to regress).
         input_shape: ``(C, H, W)`` for image-shaped rows (digits), else ``None``.
+        missing: ``dataset.missing``: ``error``, ``drop`` or ``impute``.
+        features_given: whether the user chose ``features`` (``dataset.features``) rather than taking
+            every other column; a suspicious column the user chose is used with a warning, not refused.
     """
 
     name: str
@@ -41,6 +45,7 @@ class Table:
     target_kind: str | None = None
     input_shape: tuple[int, ...] | None = None
     missing: str = "error"
+    features_given: bool = False  # the user listed dataset.features (else: every column but the target)
 
 
 DATASETS: Registry = Registry("dataset")
@@ -126,6 +131,7 @@ def csv(
     features: list[str] | None = None,
     missing: str = "error",
     sep: str = ",",
+    na_values: list[str] | None = None,
     check_memory: bool = True,
 ) -> Table:
     """Read a CSV (plain or compressed) or Parquet file (``components/tables.py``); columns are checked
@@ -133,12 +139,24 @@ def csv(
 
     Only the target and ``features`` are read when every one of them is in the file. With
     ``check_memory``, a file too large for the memory available is refused before it is read.
+
+    Raises:
+        DataError: no such file, an unreadable one, an empty separator, duplicate column names, a file
+            too large for the memory.
     """
     file = Path(path).expanduser()
     if not file.is_file():
         where = "is a directory" if file.is_dir() else f"no such file (looked for {file.resolve()})"
         raise DataError(f"dataset.path={path}: {where}")
+    if not sep:
+        raise DataError("dataset.sep='' is empty; use the column separator, e.g. dataset.sep=';'")
     names = _header(file, path, sep)
+    repeated = sorted({str(c) for c in names if names.count(c) > 1})
+    if repeated:
+        raise DataError(
+            f"dataset.path={path} has more than one column named {', '.join(map(repr, repeated))}; "
+            "rename them in the file so each column has its own name"
+        )
     wanted = [target, *features] if features is not None else None
     if wanted is not None and not set(wanted) <= set(names):
         wanted = None  # read everything, so the error can list the columns there are
@@ -149,11 +167,21 @@ def csv(
                           f"dataset.path={path} ({'' if exact else 'about '}{rows:,} rows x {n} columns)",
                           "dataset.check_memory=false")  # fmt: skip
     columns = [c for c in names if c in wanted] if wanted else None  # in the file's order
-    frame = tables.read_table(file, sep, columns, {target})
+    frame = tables.read_table(file, sep, columns, {target}, na_values or [], f"dataset.path={path}")
     if frame.empty:
         raise DataError(f"dataset.path={path} has no data rows")
     chosen = list(features) if features is not None else [c for c in frame.columns if c != target]
-    return Table(file.name, frame, target, chosen, None, None, missing)
+    return Table(file.name, frame, target, chosen, None, None, missing, features is not None)
+
+
+def read_csv(file: Path, source: str, **kwargs: Any) -> pd.DataFrame:
+    """``pd.read_csv`` with a file that cannot be read or parsed reported as a ``DataError`` naming it."""
+    try:
+        return pd.read_csv(file, **kwargs)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as e:
+        raise DataError(f"{source} is not a readable CSV file: {' '.join(str(e).split())}") from e
+    except OSError as e:
+        raise DataError(f"{source}: cannot read {file}: {e.strerror or e}") from e
 
 
 def _header(file: Path, path: str, sep: str) -> list[str]:
@@ -162,9 +190,11 @@ def _header(file: Path, path: str, sep: str) -> list[str]:
         return tables.header(file, sep)
     except ImportError as e:
         raise DataError(f"dataset.path={path}: {e}; pip install 'mltrain[parquet]'") from None
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as e:
-        what = "Parquet" if tables.is_parquet(file) else "CSV"
-        raise DataError(f"dataset.path={path} is not a readable {what} file: {e}") from e
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, ValueError, EOFError) as e:
+        what, why = "Parquet" if tables.is_parquet(file) else "CSV", " ".join(str(e).split())
+        raise DataError(f"dataset.path={path} is not a readable {what} file: {why}") from e
+    except OSError as e:
+        raise DataError(f"dataset.path={path}: cannot read {file}: {e.strerror or e}") from e
 
 
 def check_synthetic(kwargs: dict) -> list[str]:

@@ -116,3 +116,15 @@ def huber(delta: float = 1.0) -> Loss:
 
 SUGGESTED = {MULTICLASS: "sparse_categorical_crossentropy", BINARY: "binary_crossentropy",
              REGRESSION: "mean_squared_error"}  # fmt: skip
+
+
+def check_loss(name: str, kwargs: dict) -> list[str]:
+    """Range problems torch would only raise in the first batch, phrased with config keys."""
+    problems = []
+    if not 0 <= kwargs.get("label_smoothing", 0.0) <= 1:
+        problems.append(f"loss.label_smoothing must be between 0 and 1, got {kwargs['label_smoothing']}")
+    if kwargs.get("pos_weight", 1.0) <= 0:
+        problems.append(f"loss.pos_weight must be > 0, got {kwargs['pos_weight']}")
+    if kwargs.get("delta", 1.0) <= 0:
+        problems.append(f"loss.delta must be > 0, got {kwargs['delta']}")
+    return problems

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+import torch
 from torch import nn
 
 from mltrain.components.registry import Registry
@@ -93,12 +94,57 @@ def custom(
     input_shape: tuple[int, ...] | None = None,
     kwargs: dict[str, Any] | None = None,
 ) -> nn.Module:
-    """Call the user's ``package.module:function`` with the input and output sizes."""
+    """Call the user's ``package.module:function`` with the input and output sizes, then check the model.
+
+    Raises:
+        ConfigError: naming the factory, when it cannot be imported, raises, returns something other than
+            a module with parameters, or builds a model whose output on a batch is not ``(N, out_features)``.
+    """
     fn = load_factory(factory)
-    model = fn(in_features=in_features, out_features=out_features, **(kwargs or {}))
+    try:
+        model = fn(in_features=in_features, out_features=out_features, **(kwargs or {}))
+    except Exception as e:  # noqa: BLE001 - the user's code: any error is theirs to fix, reported in one line
+        raise ConfigError(
+            f"model.factory={factory} raised {_error(e)} when called with in_features={in_features}, "
+            f"out_features={out_features}{''.join(f', {k}={v!r}' for k, v in (kwargs or {}).items())}"
+        ) from e
     if not isinstance(model, nn.Module):
         raise ConfigError(f"model.factory={factory} returned {type(model).__name__}, not a torch.nn.Module")
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ConfigError(
+            f"model.factory={factory} returned a {type(model).__name__} module with no trainable "
+            "parameters; the optimizer would have nothing to train"
+        )
+    check_output_shape(model, factory, in_features, out_features)
     return model
+
+
+def check_output_shape(model: nn.Module, factory: str, in_features: int, out_features: int) -> None:
+    """Run two rows of zeros through ``model`` (eval mode, no gradients): the output must be ``(2, out)``."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(torch.zeros(2, in_features))
+    except Exception as e:  # noqa: BLE001 - the user's forward: reported in one line
+        raise ConfigError(
+            f"model.factory={factory}: the model's forward raised {_error(e)} on a batch of shape "
+            f"(2, {in_features}) (in_features={in_features})"
+        ) from e
+    finally:
+        model.train(was_training)
+    shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+    if shape != (2, out_features):
+        raise ConfigError(
+            f"model.factory={factory}: the model maps a batch of shape (2, {in_features}) to {shape}; "
+            f"it must return (batch, out_features) = (2, {out_features}) (out_features is set by the loss)"
+        )
+
+
+def _error(e: BaseException) -> str:
+    """``ValueError: boom`` on one line."""
+    text = " ".join(str(e).split())
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
 def load_factory(factory: str) -> Callable[..., Any]:
@@ -112,6 +158,8 @@ def load_factory(factory: str) -> Callable[..., Any]:
         module = importlib.import_module(module_name)
     except ImportError as e:
         raise ConfigError(f"model.factory={factory}: cannot import module {module_name!r} ({e})") from e
+    except Exception as e:  # noqa: BLE001 - an error in the user's module while it is imported
+        raise ConfigError(f"model.factory={factory}: importing {module_name!r} raised {_error(e)}") from e
     if not callable(getattr(module, attr, None)):
         raise ConfigError(f"model.factory={factory}: module {module_name!r} has no function {attr!r}")
     return getattr(module, attr)

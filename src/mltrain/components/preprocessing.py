@@ -41,7 +41,7 @@ def describe_target(table: Table) -> TargetInfo:
     if kind is None:
         if not numeric:
             kind = CLASSES
-        elif np.all(np.mod(y.to_numpy(dtype=float), 1) == 0):
+        elif np.all(np.mod(_finite(y.to_numpy(dtype=float)), 1) == 0):
             kind = "integers"
         else:
             kind = CONTINUOUS
@@ -125,6 +125,12 @@ class Preprocessor:
     def fit(cls, table: Table, rows: np.ndarray, classifier: bool) -> Preprocessor:
         """Fit on the ``rows`` of ``table.frame``; class labels come from every row (they are not fitted)."""
         frame, rows = table.frame, np.asarray(rows)
+        empty = [c for c in table.features if not frame[c].notna().to_numpy()[rows].any()]
+        if empty:  # a column with values only outside the training rows: nothing to fit its encoding on
+            raise DataError(
+                f"{table.name}: column {empty[0]!r} has no values in the {len(rows)} training rows; "
+                "leave it out with dataset.features=[...] or give it values"
+            )
         categorical = [c for c in table.features if not _is_numeric(frame[c])]
         numeric = [c for c in table.features if c not in categorical]
         fill: dict[str, Any] = {}
@@ -208,6 +214,11 @@ class Preprocessor:
 def _floats(column: pd.Series) -> np.ndarray:
     """A numeric column as float64 (missing values as NaN): a view when it is float64 already."""
     return column.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _finite(values: np.ndarray) -> np.ndarray:
+    """The finite values (infinite ones are reported by ``data_checks``, not tripped over here)."""
+    return values[np.isfinite(values)]
 
 
 def _is_numeric(column: pd.Series) -> bool:

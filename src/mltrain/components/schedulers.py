@@ -103,3 +103,22 @@ def plateau(
         optimizer, mode=objective_direction(monitor, mode), factor=factor, patience=patience, min_lr=min_lr
     )
     return EpochScheduler(optimizer, schedule, warmup_epochs, monitor)
+
+
+def check_scheduler(name: str, kwargs: dict[str, Any]) -> list[str]:
+    """Range problems torch would raise mid-run (a zero step, a factor above 1), phrased with config keys."""
+    rules = [  # (key, is it fine, what it must be)
+        ("warmup_epochs", lambda v: v >= 0, ">= 0"),
+        ("step_size", lambda v: v >= 1, ">= 1"),
+        ("gamma", lambda v: v > 0, "> 0"),
+        ("T_max", lambda v: v is None or v >= 1, ">= 1 or null (null: trainer.epochs - warmup_epochs)"),
+        ("eta_min", lambda v: v >= 0, ">= 0"),
+        ("factor", lambda v: 0 < v < 1, "between 0 and 1 (exclusive)"),
+        ("patience", lambda v: v >= 0, ">= 0"),
+        ("min_lr", lambda v: v >= 0, ">= 0"),
+    ]
+    return [
+        f"scheduler.{key} must be {valid} for scheduler={name}, got {kwargs[key]}"
+        for key, fine, valid in rules
+        if key in kwargs and not fine(kwargs[key])
+    ]

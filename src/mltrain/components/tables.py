@@ -64,11 +64,12 @@ def open_text(path: Path) -> IO[bytes]:
 
 
 def header(path: Path, sep: str) -> list[str]:
-    """The column names, read from the file's first line (or the Parquet schema)."""
+    """The column names as the file's first line spells them (repeats included), or the Parquet schema's."""
     if is_parquet(path):
         return list(_parquet(path).read_schema(path).names)
     with open_text(path) as f:
-        return list(pd.read_csv(f, sep=sep, nrows=0).columns)
+        first = pd.read_csv(f, sep=sep, header=None, nrows=1, dtype=str, keep_default_na=False)
+    return [str(name) for name in first.iloc[0]]
 
 
 def count_rows(path: Path) -> tuple[int, bool]:
@@ -115,24 +116,40 @@ def _decompressing(raw: IO[bytes], kind: str) -> IO[bytes]:
     return bz2.BZ2File(raw) if kind == ".bz2" else lzma.LZMAFile(raw)
 
 
-def read_table(path: Path, sep: str, columns: list[str] | None, exact: set[str]) -> pd.DataFrame:
+def read_table(
+    path: Path,
+    sep: str,
+    columns: list[str] | None,
+    exact: set[str],
+    na_values: list[str] = (),
+    source: str = "",
+) -> pd.DataFrame:
     """Read ``columns`` (all when ``None``) of a CSV or Parquet file into a frame, numbers as float32.
+
+    Args:
+        exact: columns kept as they are (the target).
+        na_values: more strings that mean a missing value, besides pandas' own.
+        source: how messages name the file (``dataset.path=data.csv``).
 
     Raises:
         DataError: the file cannot be parsed, or it needs a package that is not installed.
     """
+    source = source or path.name
+    na_values = [str(v) for v in na_values]
     try:
         import pyarrow  # noqa: F401
     except ImportError:
         if is_parquet(path):
             _parquet(path)
-        return _read_csv_pandas(path, sep, columns, exact)
+        return _read_csv_pandas(path, sep, columns, exact, na_values, source)
     if not is_parquet(path) and len(sep) != 1:  # pyarrow splits on one character; pandas takes a regex
-        return _read_csv_pandas(path, sep, columns, exact)
-    return _read_arrow(path, sep, columns, exact)
+        return _read_csv_pandas(path, sep, columns, exact, na_values, source)
+    return _read_arrow(path, sep, columns, exact, na_values, source)
 
 
-def _read_arrow(path: Path, sep: str, columns: list[str] | None, exact: set[str]) -> pd.DataFrame:
+def _read_arrow(
+    path: Path, sep: str, columns: list[str] | None, exact: set[str], na_values: list[str], source: str
+) -> pd.DataFrame:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -140,23 +157,23 @@ def _read_arrow(path: Path, sep: str, columns: list[str] | None, exact: set[str]
         if is_parquet(path):
             table = pq.read_table(path, columns=columns)
         else:
-            table = _read_csv_arrow(path, sep, columns)
+            table = _read_csv_arrow(path, sep, columns, na_values)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
         if is_parquet(path):
-            raise DataError(f"{path.name} is not a readable Parquet file: {e}") from e
-        return _read_csv_pandas(path, sep, columns, exact)  # pandas copes with what pyarrow does not
+            raise DataError(f"{source} is not a readable Parquet file: {e}") from e
+        return _read_csv_pandas(path, sep, columns, exact, na_values, source)  # pandas copes with more
     for i, name in enumerate(table.column_names):
         if name not in exact:
             table = table.set_column(i, name, _float32_column(table.column(i)))
     return table.to_pandas(split_blocks=True, self_destruct=True)
 
 
-def _read_csv_arrow(path: Path, sep: str, columns: list[str] | None) -> Any:
+def _read_csv_arrow(path: Path, sep: str, columns: list[str] | None, na_values: list[str]) -> Any:
     """pyarrow's CSV reader, missing values as pandas sees them; it decompresses .gz, .bz2 and .zst."""
     import pyarrow.csv as pacsv
 
     convert = pacsv.ConvertOptions(
-        null_values=NA_VALUES,
+        null_values=NA_VALUES + na_values,
         strings_can_be_null=True,
         quoted_strings_can_be_null=True,
         include_columns=columns or [],
@@ -190,13 +207,17 @@ def fits_float32(low: float | None, high: float | None, integers: bool) -> bool:
     return low == high or not np.isfinite(largest) or largest * 2.0**-24 <= BLUR * (high - low)
 
 
-def _read_csv_pandas(path: Path, sep: str, columns: list[str] | None, exact: set[str]) -> pd.DataFrame:
+def _read_csv_pandas(
+    path: Path, sep: str, columns: list[str] | None, exact: set[str], na_values: list[str], source: str
+) -> pd.DataFrame:
     try:
-        frame = pd.read_csv(path, sep=sep, usecols=columns)
+        frame = pd.read_csv(path, sep=sep, usecols=columns, na_values=na_values or None)
     except ImportError as e:
-        raise DataError(f"{path.name}: {e}") from None
+        raise DataError(f"{source}: {e}") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as e:
-        raise DataError(f"{path.name} is not a readable CSV file: {e}") from e
+        raise DataError(f"{source} is not a readable CSV file: {' '.join(str(e).split())}") from e
+    except OSError as e:
+        raise DataError(f"{source}: cannot read {path}: {e.strerror or e}") from e
     kept = {}  # one new array per column, so the parsed block is freed with ``frame``
     for name in frame.columns:
         values = frame[name]

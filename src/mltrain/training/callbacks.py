@@ -1,4 +1,4 @@
-"""Callbacks: a base class of no-op hooks, and the console progress report.
+"""Callbacks: a base class of no-op hooks, and the progress report on the console and in the run's log.
 
 A callback overrides only the hooks it needs; the trainer calls ``on_train_batch_end`` only on callbacks
 that override it, so the hot loop pays nothing for the others.
@@ -6,8 +6,9 @@ that override it, so the hot loop pays nothing for the others.
 
 from __future__ import annotations
 
+import logging
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mltrain.training.trainer import Trainer
@@ -77,7 +78,9 @@ class ProgressCallback(Callback):
             self.progress.advance(self.task)
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, row: dict[str, float]) -> None:
-        self.console.print(format_row(row, trainer.epochs), markup=False, highlight=False, soft_wrap=True)
+        line = format_row(row, trainer.epochs)
+        self.console.print(line, markup=False, highlight=False, soft_wrap=True)
+        _to_log_files(line)
 
     def on_fit_end(self, trainer: Trainer) -> None:
         if self.progress is not None:
@@ -85,32 +88,9 @@ class ProgressCallback(Callback):
             self.progress = None
 
 
-class BestWeights(Callback):
-    """Keeps a copy of the model's weights at the best epoch of ``monitor`` (``mode``: min or max), in memory.
-
-    ``restore(model)`` loads them back after training, so test scoring, reports and ``model.pt`` use the
-    best epoch; without any finite ``monitor`` value the final weights stay.
-    """
-
-    def __init__(self, monitor: str, mode: str = "min") -> None:
-        self.monitor, self.sign = monitor, 1.0 if mode == "min" else -1.0
-        self.best_value = float("inf")
-        self.best_epoch: int | None = None
-        self.state: dict[str, object] | None = None
-
-    def on_epoch_end(self, trainer: Trainer, epoch: int, row: dict[str, float]) -> None:
-        value = self.sign * row.get(self.monitor, float("nan"))
-        if value < self.best_value:  # NaN compares False: a diverged epoch is never the best
-            self.best_value, self.best_epoch = value, epoch
-            self.state = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
-
-    def seed(self, checkpoint: dict[str, Any]) -> None:
-        """Start from a ``best.pt`` checkpoint's weights and value (a resumed run's best so far)."""
-        row = checkpoint["history"][-1]
-        self.best_value, self.best_epoch = self.sign * row[self.monitor], int(row["epoch"])
-        self.state = {k: v.detach().clone() for k, v in checkpoint["model"].items()}
-
-    def restore(self, model: object) -> None:
-        """Load the best epoch's weights into ``model`` (no-op when no epoch had a finite monitor)."""
-        if self.state is not None:
-            model.load_state_dict(self.state)
+def _to_log_files(message: str) -> None:
+    """Also write ``message`` to the log files (a run's ``fit.log``), not to the console a second time."""
+    record = logging.LogRecord("mltrain.epochs", logging.INFO, __file__, 0, message, None, None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)

@@ -11,10 +11,9 @@ and the trainer's shuffle generator). It holds only tensors and plain Python val
 
 from __future__ import annotations
 
-import os
-import pickle
 import random
-import tempfile
+import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ import numpy as np
 import torch
 
 from mltrain.errors import DataError
-from mltrain.training.callbacks import Callback
+from mltrain.files import atomic_file
 from mltrain.training.early_stopping import EarlyStopping
 from mltrain.training.trainer import Trainer
 
@@ -78,47 +77,44 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """``torch.save`` to a temporary file in the same directory, then rename it over ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
+    with atomic_file(path, "wb") as f:
+        try:
             torch.save(state, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        except RuntimeError as e:  # torch reports a full disk as its zip writer's failure
+            if isinstance(e.__context__, OSError):
+                raise e.__context__ from e
+            raise
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """``torch.load(weights_only=True)``: a file holding anything but tensors and plain values is refused.
 
     Raises:
-        DataError: the file is missing, not a checkpoint, or would run code when unpickled.
+        DataError: naming the file: missing, unreadable, empty, damaged, or holding objects that would run
+            code when unpickled (the only case the message calls unsafe).
     """
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the refusal below says it all
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError as e:
         raise DataError(f"no checkpoint at {path}") from e
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as e:
-        # torch's own message goes on to suggest weights_only=False, the one thing not to do: leave it out
-        raise DataError(
-            f"{path} is not a safe mltrain checkpoint: torch.load(weights_only=True) refused it "
-            f"({type(e).__name__}; it may hold objects that run code when unpickled); nothing was loaded"
-        ) from e
+    except OSError as e:  # a read error, not a write error: cli.py would report it as "cannot write"
+        raise DataError(f"cannot read {path}: {e.strerror or e}") from e
+    except Exception as e:  # noqa: BLE001 - a damaged file fails in many ways (zip, unpickler, EOF, index)
+        raise DataError(refusal(Path(path), e)) from e
 
 
-class CheckpointWriter(Callback):
-    """Writes ``last.pt`` after every epoch and ``best.pt`` when ``early_stopping`` saw a new best.
-
-    Args:
-        directory: the run's ``checkpoints/`` folder.
-        early_stopping: tracks the monitored column's best epoch (also when its patience is ``None``).
-    """
-
-    def __init__(self, directory: Path, early_stopping: EarlyStopping) -> None:
-        self.directory, self.early_stopping = Path(directory), early_stopping
-
-    def on_epoch_end(self, trainer: Trainer, epoch: int, row: dict[str, float]) -> None:
-        state = trainer_state(trainer, self.early_stopping)
-        save_checkpoint(self.directory / "last.pt", state)
-        if self.early_stopping.best_epoch == epoch:
-            save_checkpoint(self.directory / "best.pt", state)
+def refusal(path: Path, error: Exception) -> str:
+    """Why ``torch.load`` refused ``path``, in words that tell a damaged file from an unsafe one."""
+    # torch's own message goes on to suggest weights_only=False, the one thing not to do: leave it out
+    unsafe = re.search(r"GLOBAL (\S+)|Unsupported global: (\S+)", str(error))
+    if unsafe:
+        name = unsafe.group(1) or unsafe.group(2)
+        return (
+            f"{path} is not a safe mltrain checkpoint: it holds a Python object ({name}) that would run code "
+            "when unpickled, so torch.load(weights_only=True) refused it; nothing was loaded"
+        )
+    size = path.stat().st_size if path.is_file() else 0
+    what = "is empty" if size == 0 else f"is damaged or not a file torch wrote ({size:,} bytes; truncated?)"
+    return f"{path} {what}: {type(error).__name__} while reading it; nothing was loaded"

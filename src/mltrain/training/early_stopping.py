@@ -1,9 +1,12 @@
-"""Early stopping: stop when a history column has not improved for ``patience`` epochs.
+"""The run's one best-epoch tracker, which is also Keras' ``EarlyStopping``.
 
-    trainer = Trainer(..., callbacks=[EarlyStopping("val_loss", "min", patience=5, restore_best=True)])
+    tracker = EarlyStopping("val_loss", "min", patience=5)     # patience=None: track the best, never stop
+    trainer = Trainer(..., callbacks=[tracker, ...])
+    tracker.restore(model)                                    # the best epoch's weights, for model.pt
 
-Keras' ``EarlyStopping``: an epoch improves on the best when it beats it by more than ``min_delta``; with
-``restore_best`` the best epoch's weights are loaded back into the model when the fit ends.
+An epoch improves on the best when it beats it by more than ``min_delta``. The best epoch it picks is the
+one that ``model.pt``, ``checkpoints/best.pt``, ``summary.json`` and the console all name, and its state
+(best value, epoch, weights, patience count) travels in every checkpoint, so a resumed run picks the same.
 """
 
 from __future__ import annotations
@@ -19,14 +22,16 @@ EARLY_STOPPED = "early_stopped"
 
 
 class EarlyStopping(Callback):
-    """Stops the trainer (status ``early_stopped``) after ``patience`` epochs without improvement.
+    """Tracks the best epoch of ``monitor``; stops the trainer (status ``early_stopped``) after ``patience``
+    epochs without improvement.
 
     Args:
         monitor: the history column watched.
         mode: ``min`` or ``max`` (resolved already; see ``schemas.objective_direction``).
         patience: epochs without improvement before stopping; ``None`` only tracks the best epoch.
         min_delta: the smallest change that counts as an improvement.
-        restore_best: load the best epoch's weights into the model at the end of the fit.
+        restore_best: load the best epoch's weights into the model when the fit ends (Keras'
+            ``restore_best_weights``); ``model.pt`` holds them either way.
     """
 
     def __init__(
@@ -54,24 +59,31 @@ class EarlyStopping(Callback):
         return value > self.best + self.min_delta
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, row: dict[str, float]) -> None:
-        if self.improved(row[self.monitor]):
+        if self.improved(row.get(self.monitor, float("nan"))):
             self.best, self.best_epoch, self.wait = row[self.monitor], epoch, 0
-            if self.restore_best:
-                self.best_weights = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+            self.best_weights = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
             return
         self.wait += 1
         if self.patience is not None and self.wait >= self.patience and epoch < trainer.epochs:
             trainer.stop_training = True
             trainer.status = EARLY_STOPPED
-            trainer.message = (
-                f"{self.monitor} did not improve for {self.wait} epochs; best {self.best:.6g} at epoch "
-                f"{self.best_epoch}"
-            )
+            trainer.message = self.story()
+
+    def story(self) -> str:
+        """Why the run stopped: ``val_accuracy did not improve for 5 epochs; best 0.97 at epoch 12``."""
+        return (
+            f"{self.monitor} did not improve for {self.wait} epochs; best {self.best:.6g} at epoch "
+            f"{self.best_epoch}"
+        )
 
     def on_fit_end(self, trainer: Trainer) -> None:
-        finished = trainer.status in (COMPLETED, EARLY_STOPPED)
-        if self.restore_best and self.best_weights is not None and finished:
-            trainer.model.load_state_dict(self.best_weights)
+        if self.restore_best and trainer.status in (COMPLETED, EARLY_STOPPED):
+            self.restore(trainer.model)
+
+    def restore(self, model: torch.nn.Module) -> None:
+        """Load the best epoch's weights into ``model`` (no-op when no epoch had a finite ``monitor``)."""
+        if self.best_weights is not None:
+            model.load_state_dict(self.best_weights)
 
     def state_dict(self) -> dict[str, Any]:
         """Plain values and tensors (a checkpoint loads with ``weights_only=True``)."""

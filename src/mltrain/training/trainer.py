@@ -23,9 +23,11 @@ from torch.optim import Optimizer
 
 from mltrain.components.losses import Loss
 from mltrain.components.metrics import MetricSet
+from mltrain.interrupts import held_interrupts
 from mltrain.training.callbacks import Callback
 
 COMPLETED, DIVERGED, INTERRUPTED, RUNNING = "completed", "diverged", "interrupted", "running"
+FAILED = "failed"
 
 
 @dataclass
@@ -112,14 +114,15 @@ class Trainer:
                     self.message = f"val_loss became {row['val_loss']} at epoch {epoch}"
                 elif self.scheduler is not None:
                     self.scheduler.step(row)
-                self._notify("on_epoch_end", epoch, row)
+                with held_interrupts():  # the epoch's files are written whole, or not at all
+                    self._notify("on_epoch_end", epoch, row)
                 if self.status == DIVERGED or self.stop_training:
                     break
             if self.status == RUNNING:
                 self.status = COMPLETED
-        except KeyboardInterrupt:
-            self.status = INTERRUPTED
-            self.message = f"interrupted during epoch {len(self.history) + 1}; epochs before it are saved"
+        except BaseException as error:
+            self.status = INTERRUPTED if isinstance(error, KeyboardInterrupt) else FAILED
+            self.message = f"{self.status} during epoch {len(self.history) + 1}; epochs before it are saved"
             raise
         finally:
             self._notify("on_fit_end")
