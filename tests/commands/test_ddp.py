@@ -25,13 +25,18 @@ import pandas as pd
 import pytest
 import torch
 
-from tests.test_cli import mltrain
-
 pytestmark = pytest.mark.slow
 
 SMALL = ["dataset=synthetic", "dataset.rows=3000", "trainer.batch_size=100", "trainer.num_threads=1"]
 LOSSES, COUNTS = ["loss", "val_loss"], ["accuracy", "val_accuracy"]
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+
+
+def mltrain(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """``python -m mltrain <args>``, given 15 minutes: a machine shared with other jobs may be slow."""
+    env = {**os.environ, "NO_COLOR": "1"}
+    command = [sys.executable, "-m", "mltrain", *args]
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
 
 
 def run_dir(result: subprocess.CompletedProcess, cwd: Path) -> Path:
@@ -85,7 +90,9 @@ def test_two_processes_walked_as_a_user_equal_one_process(tmp_path: Path) -> Non
     assert resumed.returncode == 0, resumed.stderr
     assert list(pd.read_csv(ddp_dir / "history.csv").epoch) == [1, 2, 3]
     report = mltrain("report", "runs", cwd=tmp_path)
-    assert report.returncode == 0 and ddp_dir.name[:19] in report.stdout
+    assert report.returncode == 0, report.stderr
+    assert f"fit/{ddp_dir.name[:19]}" in report.stdout
+    assert len(pd.read_csv(tmp_path / "runs" / "report.csv")) == 2
 
 
 def torchrun(*args: str, cwd: Path) -> subprocess.Popen:
@@ -143,7 +150,12 @@ def wait_for_epochs(run: Path, n: int, process: subprocess.Popen, timeout: float
     raise AssertionError(f"no {n} epochs in {timeout}s")
 
 
-def test_sigterm_stops_every_rank_and_the_resumed_run_equals_one_process(tmp_path: Path) -> None:
+def test_sigterm_stops_every_rank_and_the_resumed_run_equals_an_uninterrupted_one(tmp_path: Path) -> None:
+    """Resumed, the run continues exactly: the same weights as the same two processes never stopped.
+
+    (Against one process, hundreds of Adam steps amplify all-reduce's rounding: seen 5e-4 in val_loss
+    after 480 steps of 20 rows, so one process is compared in the shorter runs above.)
+    """
     run = tmp_path / "ddp"
     process = start_ddp(run, "trainer.epochs=40", "trainer.batch_size=20")
     wait_for_epochs(run, 2, process)
@@ -159,9 +171,12 @@ def test_sigterm_stops_every_rank_and_the_resumed_run_equals_one_process(tmp_pat
     common = [*SMALL, f"trainer.epochs={epochs}", "trainer.batch_size=20"]
     resumed = mltrain("fit", "trainer.nproc=2", *common, f"resume={run}", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
-    single = mltrain("fit", *common, f"hydra.run.dir={tmp_path / 'single'}", cwd=tmp_path)
-    assert single.returncode == 0, single.stderr
-    assert_same_run(run, tmp_path / "single", epochs=epochs)
+    whole = mltrain("fit", "trainer.nproc=2", *common, f"hydra.run.dir={tmp_path / 'whole'}", cwd=tmp_path)
+    assert whole.returncode == 0, whole.stderr
+    a, b = pd.read_csv(run / "history.csv"), pd.read_csv(tmp_path / "whole" / "history.csv")
+    pd.testing.assert_frame_equal(a.drop(columns="time_s"), b.drop(columns="time_s"))
+    wa, wb = (torch.load(d / "model.pt", weights_only=True) for d in (run, tmp_path / "whole"))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
 def test_a_killed_rank_fails_the_run_with_a_message_naming_it(tmp_path: Path) -> None:

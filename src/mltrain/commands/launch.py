@@ -171,6 +171,7 @@ def quiet_rank(job: Job) -> None:
         root.removeHandler(handler)
     handler = logging.FileHandler(Path(job.out_dir) / f"rank_{distributed.rank()}.log", delay=True)
     handler.setLevel(logging.ERROR)
+    handler.addFilter(lambda record: record.levelno >= logging.ERROR)  # records handed to it directly too
     handler.setFormatter(logging.Formatter("[%(asctime)s][%(levelname)s] %(message)s"))
     root.addHandler(handler)
 
