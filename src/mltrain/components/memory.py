@@ -17,7 +17,7 @@ from pathlib import Path
 
 from mltrain.errors import DataError
 
-BYTES_PER_VALUE = 24  # peak bytes per value of the table (measured: 13 to 19 for parquet and CSV)
+BYTES_PER_VALUE = 24  # peak bytes per value of the table (measured at 5,000,000 x 51: 14.8 Parquet, 23.0 CSV)
 FIXED_BYTES = 1 << 30  # Python, torch, the model and the run's own files
 BUDGET_ENV = "MLTRAIN_MEMORY_BUDGET"  # bytes this process may use, set for it by a multi-process launch
 GIB = 1 << 30
