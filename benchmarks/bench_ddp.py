@@ -4,10 +4,11 @@
     python benchmarks/bench_ddp.py --batch-sizes 512 --repeats 3
 
 For each batch size, runs ``mltrain fit dataset=synthetic dataset.rows=<rows> trainer.epochs=<epochs>``
-as whole processes, interleaved: one process with ``trainer.num_threads=<cores>``, and ``trainer.nproc=2``
-(each worker gets ``cores // 2`` threads). Prints the median of the epochs' ``time_s`` (training and
-validation, from ``history.csv``; the first epoch left out) and the median wall time of the whole command
-(start-up included: the workers import torch), with the load average, since the machine may be shared.
+as whole processes, interleaved: one process with ``trainer.num_threads=<cores>``, one with a single
+thread, and ``trainer.nproc=2`` (each worker gets ``cores // 2`` threads). Prints the median of the epochs'
+``time_s`` (training and validation, from ``history.csv``; the first epoch left out) and the median wall
+time of the whole command (start-up included: the workers import torch), with the load average, since the
+machine may be shared.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ def main() -> None:
     for batch in map(int, args.batch_sizes.split(",")):
         settings = {
             f"1 process, {cores} threads": [f"trainer.num_threads={cores}"],
+            "1 process, 1 thread": ["trainer.num_threads=1"],
             f"trainer.nproc=2, {max(1, cores // 2)} thread(s) each": ["trainer.nproc=2"],
         }
         timings: dict[str, list[tuple[float, float]]] = {name: [] for name in settings}
