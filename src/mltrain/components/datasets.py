@@ -163,7 +163,7 @@ def csv(
     if check_memory:
         rows, exact = tables.count_rows(file)
         n = len(set(wanted or names))
-        memory.check_fits(memory.estimate_bytes(rows, n),
+        memory.check_fits(memory.estimate_bytes(rows, n, tables.is_parquet(file)),
                           f"dataset.path={path} ({'' if exact else 'about '}{rows:,} rows x {n} columns)",
                           "dataset.check_memory=false")  # fmt: skip
     columns = [c for c in names if c in wanted] if wanted else None  # in the file's order
