@@ -64,6 +64,8 @@ def readme_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     data["label"] = rng.choice(["yes", "no"], 60)
     data["y"] = rng.normal(size=60)
     data.to_csv(tmp_path / "data.csv", index=False)
+    data.to_csv(tmp_path / "data.csv.gz", index=False)
+    data.to_parquet(tmp_path / "data.parquet")
     (tmp_path / "mymodels.py").write_text(re.search(r"```python\n(.*?)```", README, flags=re.S).group(1))
     monkeypatch.syspath_prepend(str(tmp_path))
     return tmp_path

@@ -152,6 +152,7 @@ def test_a_file_too_large_for_the_memory_is_refused_before_reading(
 
 
 def test_the_estimate_covers_a_measured_peak() -> None:
-    """bench_data.py's peaks loading and preparing 5,000,000 x 51 values: 5.47 GiB (CSV), 3.51 (Parquet)."""
-    assert memory.estimate_bytes(5_000_000, 51, parquet=False) >= 5.47 * 2**30 * 1.1
-    assert memory.estimate_bytes(5_000_000, 51, parquet=True) >= 3.51 * 2**30 * 1.1
+    """bench_data.py's peaks at 5,000,000 x 51 values: a whole fit of the Parquet file 5.37 GiB; loading and
+    preparing the CSV file 5.47 GiB, plus the 1.33 GiB the fit added for Parquet."""
+    assert memory.estimate_bytes(5_000_000, 51, parquet=True) >= 5.37 * 2**30 * 1.1
+    assert memory.estimate_bytes(5_000_000, 51, parquet=False) >= (5.47 + 1.33) * 2**30 * 1.1

@@ -202,6 +202,7 @@ def _lead(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     if "user_error" in result:
         raise UserError(result["user_error"])
     if "interrupted" in result:
+        signal.raise_signal(result["interrupted"])  # the command line's handler: exit 130 or 143
         raise KeyboardInterrupt
     if "error" in result:
         raise DistributedError(
