@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -63,6 +64,7 @@ def main() -> None:
             epoch = statistics.median(e for _, e in found)
             print(f"{batch:>6} {name:<34} {epoch:>8.2f} {wall:>10.1f}")
     print(f"load average after: {os.getloadavg()[0]:.1f}")
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

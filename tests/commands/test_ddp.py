@@ -99,7 +99,7 @@ def test_two_processes_walked_as_a_user_equal_one_process(tmp_path: Path) -> Non
 
 
 def torchrun(*args: str, cwd: Path) -> subprocess.Popen:
-    command = [sys.executable, "-m", "torch.distributed.run", *args]
+    command = [sys.executable, "-m", "torch.distributed.run", f"--log-dir={cwd / 'torchrun-logs'}", *args]
     env = {**os.environ, "NO_COLOR": "1"}
     return subprocess.Popen(
         command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
