@@ -139,10 +139,10 @@ def split_cfg(validation: str, fraction: float, test_fraction: float, loss: str)
 @pytest.mark.parametrize("validation", ["split", "none"])
 def test_row_problems_agree_with_the_split_that_fit_makes(validation: str, loss: str) -> None:
     classes = 3 if loss == "ce" else 0
-    for n in range(3, 16):
+    for n in (3, 4, 5, 6, 8, 11, 15):
         data = table(pd.DataFrame({"a": np.arange(n, dtype=float), "y": np.arange(n) % 3}))
-        for test_fraction in (0, 0.3, 0.6, 0.9):
-            for fraction in (0.2, 0.5, 0.8):
+        for test_fraction in (0, 0.3, 0.9):
+            for fraction in (0.2, 0.8):
                 cfg = split_cfg(validation, fraction, test_fraction, loss)
                 problems = row_problems(cfg, data)
                 try:
