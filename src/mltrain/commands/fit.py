@@ -23,6 +23,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from mltrain.artifacts.loggers import build_loggers, finish_loggers
 from mltrain.artifacts.summary import SummaryWriter
 from mltrain.components.datasets import DATASETS, Table
 from mltrain.components.losses import LOSSES, Loss
@@ -135,8 +136,9 @@ def fit_rows(
     best, stopper = BestWeights(monitor, mode), setup_early_stopping(cfg)
     params = {"epochs": cfg.trainer.epochs, "batch_size": cfg.trainer.batch_size, "samples": len(data.train)}
     prefix = {"fold": fold} if fold is not None else {}
+    loggers = build_loggers(cfg, out_dir, fold)  # logger=[tensorboard,mlflow]; none by default
     callbacks = [stopper, ProgressCallback(), HistoryWriter(out_dir, params, prefix), best,
-                 CheckpointWriter(out_dir / "checkpoints", stopper), summary]  # fmt: skip
+                 CheckpointWriter(out_dir / "checkpoints", stopper), summary, *loggers]  # fmt: skip
     trainer = setup_trainer(cfg, model, optimizer, loss, metrics, scheduler, callbacks)
     if resumed is not None:
         restore(trainer, stopper, resumed)
@@ -147,6 +149,7 @@ def fit_rows(
     best.restore(model)
     torch.save(model.state_dict(), out_dir / "model.pt")
     summary.add(finish_run(trainer, data, best.best_epoch, out_dir))
+    finish_loggers(loggers, summary.summary)
     _log_outcome(summary.summary, out_dir)
     return summary.summary
 
