@@ -60,10 +60,10 @@ class RunInfo:
 
     @cached_property
     def overrides(self) -> list[str]:
-        """The command-line overrides of the run (``.hydra/overrides.yaml``), ``logger=`` left out."""
+        """The command-line overrides of the run (``.hydra/overrides.yaml``), ``logger`` keys left out."""
         from mltrain.artifacts.sweep import read_overrides
 
-        return [o for o in read_overrides(self.run_dir) if _override_key(o) != "logger"]
+        return [o for o in read_overrides(self.run_dir) if _override_key(o).split(".")[0] != "logger"]
 
 
 def hydra_mode(run_dir: Path) -> str | None:

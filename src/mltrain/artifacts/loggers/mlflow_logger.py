@@ -13,17 +13,22 @@ MLflow is imported when a run starts.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
 import os
 import time
+import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from mltrain.artifacts.loggers import ENDED_EARLY, LOGGERS, RunInfo, RunLogger, flat_config
 
-DEFAULT_URI = "sqlite:///runs/mlflow.db"  # the YAML's default when MLFLOW_TRACKING_URI is unset
+log = logging.getLogger(__name__)
+
+DEFAULT_URI = "sqlite:///runs/mlflow.db"  # tracking_uri: null and no MLFLOW_TRACKING_URI: a local store
 ID_FILE = "mlflow.json"  # in each directory that has an MLflow run: tracking URI, experiment and run id
 FILES = ("config.yaml", "summary.json", "history.csv", "preprocessing.json", "model.pt")
 CV_FILES = ("cv_summary.json", "cv_summary.csv", "fold_indices.json", "config.yaml")
@@ -34,8 +39,8 @@ SKIP = ("epoch", "lr", "time_s", "fold")  # history columns that get no best_ me
 @LOGGERS.register("mlflow")
 def mlflow(
     run: RunInfo,
-    tracking_uri: str = DEFAULT_URI,
-    experiment: str = "mltrain",
+    tracking_uri: str | None = None,
+    experiment: str | None = None,
     run_name: str | None = None,
     artifacts: bool = True,
     tags: dict[str, str] | None = None,
@@ -46,15 +51,20 @@ def mlflow(
 
     Args:
         run: the run's directory and config.
-        tracking_uri: where runs go: ``sqlite:///<file>``, a ``file:`` folder or ``http(s)://`` server.
-        experiment: the MLflow experiment's name (made when missing).
+        tracking_uri: where runs go, any URI MLflow takes (``sqlite:///<file>``, ``http(s)://<server>``);
+            ``None``: ``$MLFLOW_TRACKING_URI``, else :data:`DEFAULT_URI`. Read at run time, so a URI with a
+            password in the environment never reaches ``config.yaml``.
+        experiment: the MLflow experiment's name (made when missing); ``None``: ``$MLFLOW_EXPERIMENT_NAME``,
+            else ``mltrain``.
         run_name: the MLflow run's name; ``None``: the run directory's name (a job's, a fold's).
         artifacts: upload the run's files at the end.
         tags: extra tags on the run.
         http_retries / http_timeout: retries and seconds per request to a server, so that one that is
             gone costs seconds, not MLflow's default of minutes, before the logger gives up.
     """
-    return MlflowLogger(run, tracking_uri, experiment, run_name, artifacts, dict(tags or {}),
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+    experiment = experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or "mltrain"
+    return MlflowLogger(run, uri, experiment, run_name, artifacts, dict(tags or {}),
                         http_retries, http_timeout)  # fmt: skip
 
 
@@ -72,7 +82,7 @@ class MlflowLogger(RunLogger):
 
     @property
     def target(self) -> str:
-        return f"mlflow {self.uri}"
+        return f"mlflow {redacted(self.uri)}"
 
     def start(self, trainer: Any) -> None:
         self._connect()
@@ -81,6 +91,7 @@ class MlflowLogger(RunLogger):
         if not created:  # resume=: the same MLflow run goes on
             self.client.update_run(self.run_id, status="RUNNING")
         self._log_params(self.run_id)
+        log.info("mlflow: run %s in experiment %s at %s", self.run_id, self.experiment, redacted(self.uri))
 
     def log_epoch(self, epoch: int, row: dict[str, float]) -> None:
         self._log_metrics({k: v for k, v in row.items() if k != "epoch"}, epoch)
@@ -127,18 +138,17 @@ class MlflowLogger(RunLogger):
         from mlflow.exceptions import MlflowException
 
         database = sqlite_path(self.uri)
-        if database is not None:
-            database.parent.mkdir(parents=True, exist_ok=True)
-        self.client = MlflowClient(tracking_uri=self.uri)
-        found = self.client.get_experiment_by_name(self.experiment)
-        if found is None:
-            location = str(database.parent.resolve() / "mlartifacts") if database is not None else None
-            try:
-                self.experiment_id = self.client.create_experiment(self.experiment, location)
-                return
-            except MlflowException:  # another sweep job made it first
-                found = self.client.get_experiment_by_name(self.experiment)
-        self.experiment_id = found.experiment_id
+        with _creating(database):  # parallel sweep jobs: one makes the tables, the others wait for it
+            self.client = MlflowClient(tracking_uri=self.uri)
+            found = self.client.get_experiment_by_name(self.experiment)
+            if found is None:
+                location = str(database.parent.resolve() / "mlartifacts") if database is not None else None
+                try:
+                    self.experiment_id = self.client.create_experiment(self.experiment, location)
+                    return
+                except MlflowException:  # made by a job that logs to a server
+                    found = self.client.get_experiment_by_name(self.experiment)
+            self.experiment_id = found.experiment_id
 
     def _parent(self) -> str | None:
         """The parent run's id: the k-fold run's for a fold, the sweep's for a job (made on first use)."""
@@ -168,7 +178,8 @@ class MlflowLogger(RunLogger):
         from mlflow.entities import Param
 
         have = self.client.get_run(run_id).data.params
-        params = {"overrides": " ".join(self.run.overrides)} | flat_config(self.run.cfg)
+        flat = {k: v for k, v in flat_config(self.run.cfg).items() if not k.startswith("logger.")}
+        params = {"overrides": " ".join(self.run.overrides)} | flat
         new = [Param(k, _text(v)[:6000]) for k, v in params.items() if k not in have]
         for i in range(0, len(new), 100):  # MLflow takes at most 100 params per call
             self.client.log_batch(run_id, params=new[i : i + 100])
@@ -223,6 +234,27 @@ def _text(value: Any) -> str:
     return json.dumps(value) if value is None or isinstance(value, (bool, list, dict)) else str(value)
 
 
+@contextlib.contextmanager
+def _creating(database: Path | None) -> Iterator[None]:
+    """Hold ``<database>.lock`` while a local SQLite store is opened (MLflow makes its tables then)."""
+    if database is None:
+        yield
+        return
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with open(database.with_name(database.name + ".lock"), "a", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def redacted(uri: str) -> str:
+    """The URI without a password (``https://user:secret@host`` -> ``https://user@host``), to show or keep."""
+    parts = urllib.parse.urlsplit(uri)
+    if parts.password is None:
+        return uri
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username}@{host}"))
+
+
 def sqlite_path(uri: str) -> Path | None:
     """The database file of a ``sqlite:///<path>`` URI (relative to the working directory), else ``None``."""
     return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
@@ -249,7 +281,7 @@ def run_for_dir(client: Any, uri: str, experiment_id: str, directory: Path, name
             known = json.loads(f.read() or "{}")
         except ValueError:
             known = {}
-        if known.get("tracking_uri") == uri and known.get("run_id"):
+        if known.get("tracking_uri") == redacted(uri) and known.get("run_id"):
             try:
                 client.get_run(known["run_id"])
                 return known["run_id"], False
@@ -258,6 +290,7 @@ def run_for_dir(client: Any, uri: str, experiment_id: str, directory: Path, name
         run = client.create_run(experiment_id, run_name=name, tags=tags)
         f.seek(0)
         f.truncate()
-        json.dump({"tracking_uri": uri, "experiment_id": experiment_id, "run_id": run.info.run_id}, f)
+        known = {"tracking_uri": redacted(uri), "experiment_id": experiment_id, "run_id": run.info.run_id}
+        json.dump(known, f)
         f.write("\n")
         return run.info.run_id, True

@@ -2,8 +2,9 @@
 
     mltrain fit logger=[tensorboard] && tensorboard --logdir runs
 
-Every history column is a scalar per epoch (``loss``, ``val_accuracy``, ``lr``, ``time_s``; stored in double
-precision, so the numbers equal ``history.csv``'s). The run's hyperparameters go to the HParams tab, where
+Every history column is a scalar per epoch (``loss``, ``val_accuracy``, ``lr``, ``time_s``), stored as
+float32: TensorBoard's default fast loader shows no other kind (double-precision scalars were tried: its
+Scalars tab stayed empty). The run's hyperparameters go to the HParams tab, where
 each run's metrics are the last values of those scalars; the run's plots go to the Images tab and its
 diagnosis to the Text tab. Every run, sweep job and fold has its own ``tensorboard/`` folder, so
 ``tensorboard --logdir runs`` lists them all. torch's ``SummaryWriter`` is imported when a run starts.
@@ -56,7 +57,7 @@ class TensorBoardLogger(RunLogger):
     def log_epoch(self, epoch: int, row: dict[str, float]) -> None:
         for key, value in row.items():
             if key != "epoch":
-                self.writer.add_scalar(key, value, epoch, new_style=True, double_precision=True)
+                self.writer.add_scalar(key, value, epoch)  # float32, the one kind every loader reads
         self.writer.flush()  # TensorBoard shows a running run's epochs as they end
         self.last_epoch = epoch
 
