@@ -97,10 +97,10 @@ class MlflowLogger(RunLogger):
         self._log_metrics({k: v for k, v in row.items() if k != "epoch"}, epoch)
 
     def finish(self, summary: dict[str, Any]) -> None:
-        numbers = {f"best_{k}": v for k, v in (summary.get("best") or {}).items() if k not in SKIP}
-        self._log_metrics(numbers | (summary.get("test") or {}), summary.get("best_epoch") or 0)
         from mlflow.entities import RunTag
 
+        numbers = {f"best_{k}": v for k, v in (summary.get("best") or {}).items() if k not in SKIP}
+        self._log_metrics(numbers | (summary.get("test") or {}), summary.get("best_epoch") or 0)
         diagnosis = summary.get("diagnosis") or {}
         tags = {"diagnosis": diagnosis.get("verdict", ""), "diagnosis_message": diagnosis.get("message", ""),
                 "message": summary.get("message") or "",
