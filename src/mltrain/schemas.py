@@ -49,6 +49,7 @@ class FitConfig:
     scheduler: Any = MISSING
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+    logger: Any = field(default_factory=dict)
     resume: str | None = None
     debug: Any = None
 
