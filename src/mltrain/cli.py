@@ -84,6 +84,12 @@ def _dispatch(args: list[str]) -> None:
             _report(rest)
         return
     completion.strip_command(command)
+    if command == "fit" and int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under torchrun
+        from mltrain.commands import launch
+
+        if launch.torchrun_rank():
+            sys.exit(launch.follow())  # ranks > 0 run the jobs rank 0 composes and shares
+        launch.lead()
     global _command
     _command = command
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises; _report_errors turns user errors into one line
@@ -150,7 +156,7 @@ def _run_task(command: str, cfg: Any) -> Any:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from mltrain.errors import UserError
+    from mltrain.errors import DistributedError, UserError
     from mltrain.runner import run_command, run_sweep_job
 
     hydra_cfg = HydraConfig.get()
@@ -169,6 +175,8 @@ def _run_task(command: str, cfg: Any) -> Any:
         _fail(f"interrupted; the epochs before it are saved in {out_dir}", status=_interrupt_status)
     except UserError as e:  # handled here, before Hydra logs "Error executing job"
         _fail(str(e))
+    except DistributedError as e:  # a rank failed or died: the message names it
+        _fail(f"{e}; run directory {out_dir}", status=1)
     except OSError as e:
         _fail(_write_failure(e) or _bug(e), EXIT_IO)
     if summary.get("alert"):  # monitor: drift past max_drift (or a metric drop); the message says which

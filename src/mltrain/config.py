@@ -83,6 +83,8 @@ def validate_config(cfg: DictConfig) -> list[str]:
     for key in ("batch_size", "eval_batch_size"):
         if t[key] < 1:
             problems.append(f"trainer.{key} must be >= 1, got {t[key]}")
+    if t.nproc < 1:
+        problems.append(f"trainer.nproc must be >= 1, got {t.nproc}")
     for key in ("num_threads", "limit_train_batches", "limit_val_batches"):
         if t[key] is not None and t[key] < 1:
             problems.append(f"trainer.{key} must be >= 1 or null, got {t[key]}")
@@ -255,7 +257,8 @@ def _kfold_problems(cfg: DictConfig, data: Table) -> list[str]:
         rows = f"{rest} rows" + (" left after dataset.test_fraction" if rest < len(y) else "")
         return [f"validation.k={k} is more than the {rows} of {data.name}; use validation.k <= {rest}"]
     if LOSSES.get(cfg.loss.name)(**options(cfg.loss)).task != REGRESSION:
-        counts = y.astype(str).value_counts()
+        counts = y.value_counts()
+        counts = counts.groupby(counts.index.astype(str)).sum()  # per label text, not a string per row
         if k > counts.min():
             return [
                 f"validation.k={k} is more than the {counts.min()} rows of the rarest class "

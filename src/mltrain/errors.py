@@ -38,3 +38,8 @@ def choice_problem(key: str, value: object, choices: Iterable[str]) -> str:
     """The standard message for a value outside a fixed set of choices."""
     choices = sorted(choices)
     return f"{key}={value!s} is not valid; choose from {', '.join(choices)}{did_you_mean(value, choices)}"
+
+
+class DistributedError(Exception):
+    """A rank of a multi-process run failed or died. Not the user's mistake, yet one message names the
+    rank and where its traceback is: ``cli.py`` prints it and exits with status 1, without a traceback."""

@@ -24,6 +24,7 @@ class TrainerConfig:
     limit_val_batches: int | None = None
     grad_clip: float | None = None
     deterministic: bool = False
+    nproc: int = 1
 
 
 @dataclass

@@ -19,6 +19,7 @@ from sklearn.model_selection import train_test_split
 from mltrain.components.datasets import CLASSES, CONTINUOUS, DATASETS, Table
 from mltrain.components.preprocessing import (
     Preprocessor,
+    class_codes,
     describe_target,
     drop_missing,
     missing_counts,
@@ -320,3 +321,65 @@ def test_drop_missing_of_every_row_is_a_data_error() -> None:
     frame = pd.DataFrame({"a": [np.nan, 1.0], "target": [1, np.nan]})
     with pytest.raises(DataError, match="no rows left"):
         drop_missing(Table("t.csv", frame, "target", ["a"], missing="drop"))
+
+
+# --- large tables: one column at a time, no copies --------------------------------------------------
+
+
+def _mixed_table(missing: str = "impute") -> Table:
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({
+        "a": rng.normal(size=300).astype(np.float32),
+        "b": rng.normal(size=300) * 1e3 + 5,
+        "n": rng.integers(0, 9, size=300),
+        "colour": rng.choice(["red", "green", "blue"], size=300),
+        "label": rng.choice(["x", "y", "z"], size=300),
+    })  # fmt: skip
+    frame.loc[[4, 9], "a"] = np.nan
+    frame.loc[7, "colour"] = None
+    return Table("t", frame, "label", ["a", "b", "n", "colour"], missing=missing)
+
+
+def test_transform_equals_the_whole_table_formula_bit_for_bit() -> None:
+    """The reference is the formula on the whole table at once (pandas, then one NumPy expression)."""
+    table = _mixed_table()
+    pre = Preprocessor.fit(table, np.arange(200), classifier=True)
+    as_float64 = table.frame[pre.features].astype(dict.fromkeys(pre.numeric, np.float64))
+    filled = as_float64.fillna(pre.fill)  # gaps filled in float64, as the statistics were computed
+    numeric = (filled[pre.numeric].to_numpy(dtype=np.float64) - pre.mean) / pre.scale
+    codes = pd.Index(pre.categories["colour"]).get_indexer(filled["colour"])
+    one_hot = np.eye(3, dtype=np.float32)[codes] * (codes >= 0)[:, None]
+    expected = np.concatenate([numeric.astype(np.float32), one_hot], axis=1)
+    np.testing.assert_array_equal(pre.transform(table.frame), expected)
+
+
+def test_fit_statistics_are_the_training_rows_numpy_statistics() -> None:
+    table = _mixed_table()
+    rows = np.arange(0, 300, 2)
+    pre = Preprocessor.fit(table, rows, classifier=True)
+    train = table.frame.iloc[rows]
+    a = train["a"].to_numpy(dtype=np.float64)
+    filled_a = np.where(np.isnan(a), np.nanmedian(a), a)
+    np.testing.assert_allclose(pre.mean[0], filled_a.mean(), rtol=1e-12)
+    np.testing.assert_allclose(pre.scale, [filled_a.std(), train["b"].std(ddof=0), train["n"].std(ddof=0)],
+                               rtol=1e-12)  # fmt: skip
+
+
+def test_drop_missing_returns_a_complete_table_without_copying_it() -> None:
+    table = _mixed_table(missing="drop")
+    complete = Table(
+        "t", table.frame.dropna().reset_index(drop=True), "label", table.features, missing="drop"
+    )
+    assert drop_missing(complete) is complete
+    assert len(drop_missing(table).frame) == 297
+
+
+def test_class_codes_number_labels_as_unique_numbers_their_text() -> None:
+    labels = pd.Series([3, 10, 2, 10, 3, 1.5] * 5)
+    _, expected = np.unique(labels.astype(str).to_numpy(), return_inverse=True)
+    np.testing.assert_array_equal(class_codes(labels), expected)
+    strings = pd.Series(LABELS[::-1])
+    train, val = split_indices(len(strings), 0.3, seed=4, labels=class_codes(strings))
+    want_train, want_val = split_indices(len(strings), 0.3, seed=4, labels=strings.to_numpy())
+    np.testing.assert_array_equal(train, want_train)
+    np.testing.assert_array_equal(val, want_val)

@@ -22,6 +22,8 @@ from mltrain.components.schedulers import SCHEDULERS
 from mltrain.config import monitored, options
 from mltrain.errors import ConfigError
 from mltrain.schemas import objective_direction
+from mltrain.training import distributed
+from mltrain.training.ddp import DistributedTrainer
 from mltrain.training.early_stopping import EarlyStopping
 from mltrain.training.trainer import Trainer
 
@@ -44,7 +46,7 @@ def setup_trainer(
     callbacks: list[Any],
 ) -> Trainer:
     """The trainer with the ``trainer.*`` settings and the callbacks that write the run's files."""
-    return Trainer(
+    return (DistributedTrainer if distributed.is_distributed() else Trainer)(
         model, optimizer, loss, metrics,
         epochs=cfg.trainer.epochs,
         batch_size=cfg.trainer.batch_size,
@@ -90,7 +92,7 @@ def setup_runtime(cfg: DictConfig) -> torch.device:
     if cfg.trainer.num_threads:
         torch.set_num_threads(cfg.trainer.num_threads)
     torch.use_deterministic_algorithms(cfg.trainer.deterministic)
-    return resolve_device(cfg.trainer.device)
+    return distributed.rank_device(resolve_device(cfg.trainer.device))
 
 
 def resolve_device(name: str) -> torch.device:

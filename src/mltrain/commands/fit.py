@@ -34,6 +34,10 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     Raises:
         ConfigError, DataError: a user error, found before any training.
     """
+    from mltrain.commands import launch  # trainer.nproc > 1 or torchrun: every rank runs this function
+
+    if launch.needed(cfg):
+        return launch.launch(cfg, out_dir)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with run_lock(out_dir):

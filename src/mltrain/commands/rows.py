@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mltrain.components.datasets import DATASETS, Table
 from mltrain.components.losses import Loss
-from mltrain.components.preprocessing import Preprocessor, split_indices
+from mltrain.components.preprocessing import Preprocessor, class_codes, split_indices
 from mltrain.config import options, validate
 from mltrain.errors import ConfigError, DataError
 from mltrain.training.trainer import Split
@@ -60,8 +60,8 @@ def setup_data(cfg: DictConfig) -> Table:
 
 
 def class_labels(table: Table, loss: Loss) -> np.ndarray | None:
-    """The target as strings for stratifying (classifiers), ``None`` for regression."""
-    return table.frame[table.target].astype(str).to_numpy() if loss.is_classifier else None
+    """The target as class numbers for stratifying (classifiers), ``None`` for regression."""
+    return class_codes(table.frame[table.target]) if loss.is_classifier else None
 
 
 def holdout_rows(cfg: DictConfig, table: Table, loss: Loss) -> tuple[np.ndarray, np.ndarray]:

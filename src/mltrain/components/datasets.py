@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mltrain.components import memory, tables
 from mltrain.components.registry import Registry
 from mltrain.errors import DataError
 
@@ -131,8 +132,13 @@ def csv(
     missing: str = "error",
     sep: str = ",",
     na_values: list[str] | None = None,
+    check_memory: bool = True,
 ) -> Table:
-    """Read a CSV file; columns are checked by ``validate`` so every problem is reported at once.
+    """Read a CSV (plain or compressed) or Parquet file (``components/tables.py``); columns are checked
+    by ``validate`` so every problem is reported at once.
+
+    Only the target and ``features`` are read when every one of them is in the file. With
+    ``check_memory``, a file too large for the memory available is refused before it is read.
 
     Raises:
         DataError: no such file, an unreadable one, an empty separator, duplicate column names.
@@ -143,9 +149,28 @@ def csv(
         raise DataError(f"dataset.path={path}: {where}")
     if not sep:
         raise DataError("dataset.sep='' is empty; use the column separator, e.g. dataset.sep=';'")
-    frame = read_csv(file, f"dataset.path={path}", sep=sep, na_values=na_values)
+    if not tables.is_parquet(file):
+        _refuse_repeated_names(file, path, sep)
+    names = _header(file, path, sep)
+    wanted = [target, *features] if features is not None else None
+    if wanted is not None and not set(wanted) <= set(names):
+        wanted = None  # read everything, so the error can list the columns there are
+    if check_memory:
+        rows, exact = tables.count_rows(file)
+        n = len(set(wanted or names))
+        memory.check_fits(memory.estimate_bytes(rows, n),
+                          f"dataset.path={path} ({'' if exact else 'about '}{rows:,} rows x {n} columns)",
+                          "dataset.check_memory=false")  # fmt: skip
+    columns = [c for c in names if c in wanted] if wanted else None  # in the file's order
+    frame = tables.read_table(file, sep, columns, {target}, na_values)
     if frame.empty:
         raise DataError(f"dataset.path={path} has no data rows")
+    chosen = list(features) if features is not None else [c for c in frame.columns if c != target]
+    return Table(file.name, frame, target, chosen, None, None, missing, features is not None)
+
+
+def _refuse_repeated_names(file: Path, path: str, sep: str) -> None:
+    """Two columns with one name: pandas would rename the second ``a.1`` without a word."""
     header = read_csv(file, f"dataset.path={path}", sep=sep, header=None, nrows=1, dtype=str).iloc[0]
     repeated = sorted({str(c) for c in header[header.duplicated()]})
     if repeated:
@@ -153,8 +178,6 @@ def csv(
             f"dataset.path={path} has more than one column named {', '.join(map(repr, repeated))}; "
             "rename them in the file so each column has its own name"
         )
-    chosen = list(features) if features is not None else [c for c in frame.columns if c != target]
-    return Table(file.name, frame, target, chosen, None, None, missing, features is not None)
 
 
 def read_csv(file: Path, source: str, **kwargs: Any) -> pd.DataFrame:
@@ -165,6 +188,17 @@ def read_csv(file: Path, source: str, **kwargs: Any) -> pd.DataFrame:
         raise DataError(f"{source} is not a readable CSV file: {' '.join(str(e).split())}") from e
     except OSError as e:
         raise DataError(f"{source}: cannot read {file}: {e.strerror or e}") from e
+
+
+def _header(file: Path, path: str, sep: str) -> list[str]:
+    """The file's column names; a file that cannot be read is a :class:`DataError` naming the key."""
+    try:
+        return tables.header(file, sep)
+    except ImportError as e:
+        raise DataError(f"dataset.path={path}: {e}; pip install 'mltrain[parquet]'") from None
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as e:
+        what = "Parquet" if tables.is_parquet(file) else "CSV"
+        raise DataError(f"dataset.path={path} is not a readable {what} file: {e}") from e
 
 
 def check_synthetic(kwargs: dict) -> list[str]:

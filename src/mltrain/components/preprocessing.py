@@ -3,6 +3,10 @@
 Numeric columns are standardised, categorical columns (strings, booleans) one-hot encoded, class labels
 mapped to indices in sorted order, regression targets standardised. The fitted state is plain JSON
 (``preprocessing.json`` in the run directory), so ``predict`` can apply it to a raw CSV later.
+
+Large tables are worked on one column at a time, straight into the float32 matrix the model takes:
+no copy of the whole table (a 5-million-row table has no memory to spare for one), and no Python object
+per row.
 """
 
 from __future__ import annotations
@@ -47,18 +51,34 @@ def describe_target(table: Table) -> TargetInfo:
 
 def missing_counts(table: Table) -> dict[str, int]:
     """Missing values per used column (features and target), only the columns that have any."""
-    columns = [c for c in [*table.features, table.target] if c in table.frame.columns]
-    counts = table.frame[columns].isna().sum()
-    return {c: int(n) for c, n in counts.items() if n > 0}
+    columns = dict.fromkeys(c for c in [*table.features, table.target] if c in table.frame.columns)
+    counts = {c: int(table.frame[c].isna().sum()) for c in columns}
+    return {c: n for c, n in counts.items() if n > 0}
 
 
 def drop_missing(table: Table) -> Table:
-    """Rows with a missing target are always dropped; with ``missing=drop`` any missing feature too."""
+    """Rows with a missing target are always dropped; with ``missing=drop`` any missing feature too.
+
+    A table with nothing to drop is returned as it is (not copied).
+    """
     columns = [*table.features, table.target] if table.missing == "drop" else [table.target]
-    frame = table.frame.dropna(subset=columns).reset_index(drop=True)
+    missing = np.zeros(len(table.frame), dtype=bool)
+    for column in dict.fromkeys(columns):
+        missing |= table.frame[column].isna().to_numpy()
+    if not missing.any():
+        return table
+    frame = table.frame.loc[~missing].reset_index(drop=True)
     if frame.empty:
         raise DataError(f"{table.name}: no rows left after dropping rows with missing values")
     return dataclasses.replace(table, frame=frame)
+
+
+def class_codes(labels: pd.Series) -> np.ndarray:
+    """Class labels as integers numbered in the sorted order of their text, as ``np.unique`` numbers
+    ``labels.astype(str)``, so splits stratified on them are the same, without a string per row."""
+    codes, uniques = pd.factorize(labels)
+    _, order = np.unique(np.array([str(u) for u in uniques]), return_inverse=True)
+    return order[codes]
 
 
 def split_indices(
@@ -103,33 +123,39 @@ class Preprocessor:
 
     @classmethod
     def fit(cls, table: Table, rows: np.ndarray, classifier: bool) -> Preprocessor:
-        """Fit on ``table.frame.iloc[rows]``; class labels come from every row (they are not fitted)."""
-        train = table.frame.iloc[rows]
-        empty = [c for c in table.features if not train[c].notna().any()]
+        """Fit on the ``rows`` of ``table.frame``; class labels come from every row (they are not fitted)."""
+        frame, rows = table.frame, np.asarray(rows)
+        empty = [c for c in table.features if not frame[c].iloc[rows].notna().any()]
         if empty:  # a column with values only outside the training rows: nothing to fit its encoding on
             raise DataError(
                 f"{table.name}: column {empty[0]!r} has no values in the {len(rows)} training rows; "
                 "leave it out with dataset.features=[...] or give it values"
             )
-        categorical = [c for c in table.features if not _is_numeric(table.frame[c])]
+        categorical = [c for c in table.features if not _is_numeric(frame[c])]
         numeric = [c for c in table.features if c not in categorical]
         fill: dict[str, Any] = {}
+        mean, scale = [], []
+        for c in numeric:  # a column at a time: no copy of the table's training rows
+            values = _floats(frame[c])[rows]
+            if table.missing == "impute":  # every column: later rows may have gaps the training rows lack
+                fill[c] = float(np.nanmedian(values)) if len(values) else float("nan")
+                values = np.where(np.isnan(values), fill[c], values)
+            std = values.std()
+            mean.append(float(values.mean()))
+            scale.append(float(std) if std > 0 else 1.0)
+        train = {c: frame[c].iloc[rows] for c in categorical}
         if table.missing == "impute":
-            # every column, not only those with gaps in the training rows: later rows may have them
-            fill = {c: float(train[c].median()) for c in numeric}
             fill |= {c: _py(train[c].mode().iloc[0]) for c in categorical if train[c].notna().any()}
         categories = {c: sorted(train[c].dropna().unique().tolist(), key=str) for c in categorical}
-        values = train[numeric].fillna(fill).to_numpy(dtype=np.float64)
-        mean, std = values.mean(0), values.std(0)
-        classes = sorted(table.frame[table.target].dropna().unique().tolist(), key=_sort_key)
-        y = train[table.target].to_numpy(dtype=np.float64) if not classifier else None
+        classes = sorted(frame[table.target].dropna().unique().tolist(), key=_sort_key)
+        y = _floats(frame[table.target])[rows] if not classifier else None
         return cls(
             features=list(table.features),
             categories=categories,
             numeric=numeric,
             fill=fill,
-            mean=mean.tolist(),
-            scale=np.where(std > 0, std, 1.0).tolist(),
+            mean=mean,
+            scale=scale,
             classes=[_py(c) for c in classes] if classifier else None,
             target=table.target,
             target_mean=None if classifier else float(y.mean()),
@@ -141,17 +167,29 @@ class Preprocessor:
         return len(self.numeric) + sum(len(v) for v in self.categories.values())
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
-        """Encode and scale the feature columns of a raw frame into a float32 matrix."""
+        """Encode and scale the feature columns of a raw frame into a float32 matrix.
+
+        Each column is written straight into the matrix, so the work memory is one column, not the table.
+        """
         missing = [c for c in self.features if c not in frame.columns]
         if missing:
             raise DataError(f"the data has no column {', '.join(map(repr, missing))}")
-        frame = frame[self.features].fillna(self.fill) if self.fill else frame[self.features]
-        numeric = (frame[self.numeric].to_numpy(dtype=np.float64) - self.mean) / self.scale
-        blocks = [numeric.astype(np.float32)]
+        out = np.empty((len(frame), self.n_features), dtype=np.float32)
+        for j, column in enumerate(self.numeric):
+            values = _floats(frame[column])
+            if column in self.fill:
+                values = np.where(np.isnan(values), self.fill[column], values)
+            out[:, j] = (values - self.mean[j]) / self.scale[j]
+        start = len(self.numeric)
         for column, cats in self.categories.items():
-            codes = pd.Index(cats).get_indexer(frame[column])  # -1 for unseen values and NaN
-            blocks.append(np.eye(len(cats), dtype=np.float32)[codes] * (codes >= 0)[:, None])
-        return np.concatenate(blocks, axis=1) if len(blocks) > 1 else blocks[0]
+            values = frame[column].fillna(self.fill[column]) if column in self.fill else frame[column]
+            codes = pd.Index(cats).get_indexer(values)  # -1 for unseen values and NaN
+            block = out[:, start : start + len(cats)]
+            block[:] = 0.0
+            seen = np.flatnonzero(codes >= 0)
+            block[seen, codes[seen]] = 1.0
+            start += len(cats)
+        return out
 
     def encode_target(self, values: pd.Series) -> np.ndarray:
         """Class indices (int64) or standardised values (float32)."""
@@ -176,6 +214,11 @@ class Preprocessor:
 def _finite(values: np.ndarray) -> np.ndarray:
     """The finite values (infinite ones are reported by ``data_checks``, not tripped over here)."""
     return values[np.isfinite(values)]
+
+
+def _floats(column: pd.Series) -> np.ndarray:
+    """A numeric column as float64 (missing values as NaN): a view when it is float64 already."""
+    return column.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 def _is_numeric(column: pd.Series) -> bool:

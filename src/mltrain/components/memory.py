@@ -1,0 +1,93 @@
+"""How much memory a dataset will take, checked before loading it: a clear error instead of the OOM killer.
+
+    need = estimate_bytes(rows=5_000_000, columns=51)      # the whole run's peak, data included
+    check_fits(need, "dataset.path=big.parquet (5,000,000 rows x 51 columns)")
+
+The estimate is the peak resident memory measured by ``benchmarks/bench_data.py`` for loading,
+preprocessing and training on a table (per value of the file, plus a fixed cost for Python, torch and the
+model), with a margin. The memory available is the kernel's ``MemAvailable``, or less when a cgroup limit
+(container, SLURM job) says so. Processes that train together on one machine (``trainer.nproc``, torchrun)
+each hold the data, so each gets an equal share, measured once before any of them loads anything.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from mltrain.errors import DataError
+
+BYTES_PER_VALUE = 24  # peak bytes per value of the table (measured: 13 to 19 for parquet and CSV)
+FIXED_BYTES = 1 << 30  # Python, torch, the model and the run's own files
+BUDGET_ENV = "MLTRAIN_MEMORY_BUDGET"  # bytes this process may use, set for it by a multi-process launch
+GIB = 1 << 30
+
+
+def available_bytes() -> int | None:
+    """Memory this process can still take: ``MemAvailable``, capped by a cgroup limit; ``None`` if unknown."""
+    found = []
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                found.append(int(line.split()[1]) * 1024)
+    except OSError:
+        pass
+    for limit, usage in (("memory.max", "memory.current"),  # cgroup v2
+                         ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes")):  # fmt: skip
+        try:
+            cap = Path("/sys/fs/cgroup", limit).read_text().strip()
+            used = int(Path("/sys/fs/cgroup", usage).read_text())
+        except (OSError, ValueError):
+            continue
+        if cap.isdigit() and int(cap) < 1 << 60:  # "max" or a huge number: no limit
+            found.append(int(cap) - used)
+    return min(found) if found else None
+
+
+def budget_bytes() -> int | None:
+    """What this process may use: its share set by a launcher, else all that is available."""
+    given = os.environ.get(BUDGET_ENV)
+    return int(given) if given else available_bytes()
+
+
+def set_budget_share(processes: int) -> None:
+    """Measure the available memory now and give this process (and the ones it starts) a 1/``processes``
+    share, so processes that load their data at slightly different times all count the same memory."""
+    if BUDGET_ENV in os.environ:
+        return
+    available = available_bytes()
+    if available is not None:
+        os.environ[BUDGET_ENV] = str(available // max(1, processes))
+
+
+def restore_budget(previous: str | None) -> None:
+    """Undo :func:`set_budget_share` in a process that launched workers and goes on."""
+    if previous is None:
+        os.environ.pop(BUDGET_ENV, None)
+    else:
+        os.environ[BUDGET_ENV] = previous
+
+
+def estimate_bytes(rows: int, columns: int) -> int:
+    """Peak memory of a run on a table of ``rows`` x ``columns`` values."""
+    return rows * columns * BYTES_PER_VALUE + FIXED_BYTES
+
+
+def check_fits(need: int, what: str, switch: str) -> None:
+    """Raise a :class:`DataError` when ``need`` bytes exceed this process's budget.
+
+    Args:
+        need: the estimated peak, from :func:`estimate_bytes`.
+        what: the data, for the message (``dataset.path=big.csv (about 5,000,000 rows x 51 columns)``).
+        switch: the override that turns the check off (``dataset.check_memory=false``).
+    """
+    budget = budget_bytes()
+    if budget is None or need <= budget:
+        return
+    shared = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    each = f" (each of the {shared} processes on this machine holds its own copy)" if shared > 1 else ""
+    raise DataError(
+        f"{what} needs about {need / GIB:.1f} GiB of memory to load and train{each}, but only "
+        f"{budget / GIB:.1f} GiB is available; use a sample of the rows, fewer columns (dataset.features), "
+        f"fewer processes, or a machine with more memory ({switch} skips this check)"
+    )

@@ -1,0 +1,215 @@
+"""Reading a table file for ``dataset=csv``: CSV, plain or compressed, and Parquet, without extra copies.
+
+    frame = read_table(Path("big.parquet"), sep=",", columns=None, exact={"label"})
+
+* Parquet (``.parquet``, ``.pq``) needs pyarrow (``pip install 'mltrain[parquet]'``).
+* CSV compressed as ``.gz``, ``.bz2``, ``.zip`` (one file inside), ``.xz`` or ``.zst`` is decompressed as
+  it is read. With pyarrow installed a CSV file is parsed by pyarrow's multi-threaded reader (faster than
+  pandas', and no Python object per string); without it, or when pyarrow cannot parse it, by pandas.
+* 64-bit numeric columns other than ``exact`` ones (the target) become float32 as they are read, which
+  halves their memory; the model sees float32 anyway. A float column stays float64 when float32's rounding
+  at its largest magnitude would exceed a millionth of its range (say, values 1e9 +- 10), and an integer
+  column when it holds values float32 cannot hold exactly (beyond 2**24).
+
+Empty cells and pandas' missing-value markers (``NA``, ``NaN``, ``null``, ...) are missing values.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+import zipfile
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import pandas as pd
+
+from mltrain.errors import DataError
+
+PARQUET = (".parquet", ".pq")
+COMPRESSED = (".gz", ".bz2", ".zip", ".xz", ".zst")
+NA_VALUES = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+             "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]  # fmt: skip
+EXACT_INT = 2**24  # integers up to this magnitude are exact in float32
+BLUR = 1e-6  # largest float32 rounding error allowed, as a share of a column's range
+
+
+def is_parquet(path: Path) -> bool:
+    return path.suffix.lower() in PARQUET
+
+
+def compression(path: Path) -> str | None:
+    """``.gz``, ``.bz2``, ... when the file name says it is compressed."""
+    suffix = path.suffix.lower()
+    return suffix if suffix in COMPRESSED else None
+
+
+def open_text(path: Path) -> IO[bytes]:
+    """The file's (decompressed) bytes as a stream."""
+    kind = compression(path)
+    if kind == ".zip":
+        archive = zipfile.ZipFile(path)
+        members = [m for m in archive.infolist() if not m.is_dir()]
+        if len(members) != 1:
+            raise DataError(f"{path.name} must hold exactly one file to read as CSV, it holds {len(members)}")
+        return archive.open(members[0])
+    if kind == ".zst":
+        import zstandard
+
+        return zstandard.open(path, "rb")
+    openers: dict[str | None, Any] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open, None: open}
+    return openers[kind](path, "rb")
+
+
+def header(path: Path, sep: str) -> list[str]:
+    """The column names, read from the file's first line (or the Parquet schema)."""
+    if is_parquet(path):
+        return list(_parquet(path).read_schema(path).names)
+    with open_text(path) as f:
+        return list(pd.read_csv(f, sep=sep, nrows=0).columns)
+
+
+def count_rows(path: Path) -> tuple[int, bool]:
+    """``(rows, exact)``: a Parquet file's row count, or an estimate for a CSV file from its first
+    megabytes (their line length, and for a compressed file how much they expand)."""
+    if is_parquet(path):
+        return _parquet(path).ParquetFile(path).metadata.num_rows, True
+    size = path.stat().st_size
+    if compression(path) == ".zip":
+        with zipfile.ZipFile(path) as archive:
+            size = sum(m.file_size for m in archive.infolist())
+    with open(path, "rb") as raw:
+        kind = compression(path)
+        if kind in (None, ".zip"):
+            with open_text(path) as text:
+                sample = text.read(1 << 22)
+            text_size = size
+        else:
+            stream = _decompressing(raw, kind)
+            sample = stream.read(1 << 22)
+            text_size = size * len(sample) / max(1, raw.tell())
+    lines = sample.count(b"\n") or 1
+    return max(0, round(text_size * lines / max(1, len(sample))) - 1), False
+
+
+def _parquet(path: Path) -> Any:
+    """``pyarrow.parquet``, or a :class:`DataError` that says how to install it."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise DataError(
+            f"{path.name}: reading Parquet needs pyarrow; pip install 'mltrain[parquet]'"
+        ) from None
+    return pq
+
+
+def _decompressing(raw: IO[bytes], kind: str) -> IO[bytes]:
+    if kind == ".zst":
+        import zstandard
+
+        return zstandard.ZstdDecompressor().stream_reader(raw)
+    if kind == ".gz":
+        return gzip.GzipFile(fileobj=raw)
+    return bz2.BZ2File(raw) if kind == ".bz2" else lzma.LZMAFile(raw)
+
+
+def read_table(
+    path: Path, sep: str, columns: list[str] | None, exact: set[str], na_values: list[str] | None = None
+) -> pd.DataFrame:
+    """Read ``columns`` (all when ``None``) of a CSV or Parquet file into a frame, numbers as float32.
+
+    ``na_values``: extra strings of a CSV that mean "missing" (read by pandas, which takes them).
+
+    Raises:
+        DataError: the file cannot be parsed, or it needs a package that is not installed.
+    """
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        if is_parquet(path):
+            _parquet(path)
+        return _read_csv_pandas(path, sep, columns, exact, na_values)
+    if not is_parquet(path) and (len(sep) != 1 or na_values):  # pyarrow: one-character separators only
+        return _read_csv_pandas(path, sep, columns, exact, na_values)
+    return _read_arrow(path, sep, columns, exact)
+
+
+def _read_arrow(path: Path, sep: str, columns: list[str] | None, exact: set[str]) -> pd.DataFrame:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        if is_parquet(path):
+            table = pq.read_table(path, columns=columns)
+        else:
+            table = _read_csv_arrow(path, sep, columns)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+        if is_parquet(path):
+            raise DataError(f"{path.name} is not a readable Parquet file: {e}") from e
+        return _read_csv_pandas(path, sep, columns, exact)  # pandas copes with what pyarrow does not
+    for i, name in enumerate(table.column_names):
+        if name not in exact:
+            table = table.set_column(i, name, _float32_column(table.column(i)))
+    return table.to_pandas(split_blocks=True, self_destruct=True)
+
+
+def _read_csv_arrow(path: Path, sep: str, columns: list[str] | None) -> Any:
+    """pyarrow's CSV reader, missing values as pandas sees them; it decompresses .gz, .bz2 and .zst."""
+    import pyarrow.csv as pacsv
+
+    convert = pacsv.ConvertOptions(
+        null_values=NA_VALUES,
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
+        include_columns=columns or [],
+    )
+    native = compression(path) in (None, ".gz", ".bz2", ".zst")
+    source: Any = str(path) if native else open_text(path)
+    options = pacsv.ParseOptions(delimiter=sep)
+    return pacsv.read_csv(source, parse_options=options, convert_options=convert)
+
+
+def _float32_column(column: Any) -> Any:
+    """A pyarrow column as float32 when :func:`fits_float32` says its values survive it."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not (pa.types.is_float64(column.type) or pa.types.is_int64(column.type)):
+        return column
+    bounds = pc.min_max(column).as_py()
+    if fits_float32(bounds["min"], bounds["max"], pa.types.is_integer(column.type)):
+        return column.cast(pa.float32())
+    return column
+
+
+def fits_float32(low: float | None, high: float | None, integers: bool) -> bool:
+    """Whether a column whose values lie in ``[low, high]`` can become float32 (see the module doc)."""
+    if low is None or high is None:  # only missing values
+        return True
+    largest = max(abs(low), abs(high))
+    if integers:
+        return largest <= EXACT_INT
+    return low == high or not np.isfinite(largest) or largest * 2.0**-24 <= BLUR * (high - low)
+
+
+def _read_csv_pandas(
+    path: Path, sep: str, columns: list[str] | None, exact: set[str], na_values: list[str] | None = None
+) -> pd.DataFrame:
+    try:
+        frame = pd.read_csv(path, sep=sep, usecols=columns, na_values=na_values)
+    except ImportError as e:
+        raise DataError(f"{path.name}: {e}") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as e:
+        raise DataError(f"{path.name} is not a readable CSV file: {e}") from e
+    kept = {}  # one new array per column, so the parsed block is freed with ``frame``
+    for name in frame.columns:
+        values = frame[name]
+        narrow = name not in exact and values.dtype in (np.float64, np.int64) and not values.empty
+        if narrow and fits_float32(values.min(), values.max(), values.dtype == np.int64):
+            kept[name] = values.astype(np.float32)
+        else:
+            kept[name] = values.copy()
+    del frame, values
+    return pd.DataFrame(kept, copy=False)
