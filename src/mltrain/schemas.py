@@ -25,6 +25,7 @@ class TrainerConfig:
     grad_clip: float | None = None
     deterministic: bool = False
     nproc: int = 1
+    compile: bool = False
 
 
 @dataclass

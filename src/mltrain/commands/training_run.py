@@ -31,6 +31,7 @@ from mltrain.commands.rows import Prepared, Rows, prepare, target_scale
 from mltrain.components.datasets import Table
 from mltrain.components.losses import Loss
 from mltrain.components.metrics import MetricSet
+from mltrain.components.models import compile_in_place
 from mltrain.components.optimizers import OPTIMIZERS
 from mltrain.config import options
 from mltrain.errors import ConfigError
@@ -57,6 +58,8 @@ def fit_rows(
     device = setup_runtime(cfg)
     data = prepare(table, loss, rows, device)
     model = setup_model(cfg, data, loss).to(device)
+    if cfg.trainer.compile:
+        compile_in_place(model)
     resumed = load_resume(cfg, out_dir)
     atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     atomic_write_json(out_dir / "preprocessing.json", data.preprocessor.to_dict())

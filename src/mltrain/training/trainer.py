@@ -158,7 +158,7 @@ class Trainer:
         logs |= self.metrics(outputs, data.y[order[:n_used]])
         return logs
 
-    @torch.no_grad()
+    @torch.inference_mode()  # no autograd bookkeeping at all: cheaper than no_grad
     def evaluate(self, data: Split) -> dict[str, Tensor]:
         """Mean loss and metrics over ``data`` (in eval mode, batches of ``eval_batch_size``)."""
         self.model.eval()
