@@ -3,6 +3,7 @@
     python benchmarks/bench_trainer.py                      # full run: 100,000 rows, batch 128 and 1024
     python benchmarks/bench_trainer.py --quick              # a sanity run in a few seconds
     python benchmarks/bench_trainer.py --repeats 15 --batch-sizes 128 --threads 2 --history --compile
+    python benchmarks/bench_trainer.py --threads 1 --cpu    # CPU seconds: steadier on a busy machine
 
 Workload: 100,000 x 32 float32 training rows and 20,000 validation rows with 10 classes (labels from a
 random linear teacher, so the model has something to learn), an MLP 32-128-128-10, Adam at 1e-3.
@@ -52,6 +53,7 @@ from mltrain.training.trainer import Split, Trainer
 FEATURES, CLASSES, HIDDEN = 32, 10, 128
 LR = 1e-3  # Adam's step size
 EVAL_BATCH = 1024  # rows per forward pass when scoring validation rows
+CLOCK = {"cpu": False}  # --cpu: CPU seconds, steadier than wall-clock on a busy machine (use --threads 1)
 GOAL = 1.00  # the Trainer's epoch must take less than this multiple of the hand loop's
 
 
@@ -168,13 +170,15 @@ def fmt(values: list[float]) -> str:
 
 
 def timed(fn: Callable[[], object], device: torch.device) -> float:
+    """Seconds ``fn`` took: wall-clock, or with ``CLOCK["cpu"]`` this process's CPU time (all threads)."""
+    clock = time.process_time if CLOCK["cpu"] else time.perf_counter
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    start = time.perf_counter()
+    start = clock()
     fn()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    return time.perf_counter() - start
+    return clock() - start
 
 
 def bench(
@@ -222,6 +226,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     parser.add_argument("--history", action="store_true", help="also time the Trainer with HistoryWriter")
     parser.add_argument("--compile", action="store_true", help="also time the Trainer on a compiled model")
+    parser.add_argument("--cpu", action="store_true", help="CPU seconds instead of wall-clock (CPU devices)")
     parser.add_argument(
         "--quick", action="store_true", help="10,000 rows, 5 repeats: a sanity run (noisy ratios)"
     )
@@ -230,12 +235,13 @@ def main() -> None:
         args.rows, args.val_rows, args.repeats = 10_000, 2_000, 5
     if args.threads:
         torch.set_num_threads(args.threads)
+    CLOCK["cpu"] = args.cpu
     device = torch.device(args.device)
     data = make_workload(args.rows, args.val_rows, seed=0, device=device)
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, {device}; {args.rows:,} x {FEATURES} "
         f"train, {args.val_rows:,} val, {CLASSES} classes, MLP {FEATURES}-{HIDDEN}-{HIDDEN}-{CLASSES}, "
-        f"Adam {LR}; {args.repeats} interleaved one-epoch repeats, medians"
+        f"Adam {LR}; {args.repeats} interleaved one-epoch repeats, {'CPU' if args.cpu else 'wall'} seconds"
     )
     results = []
     for bs in args.batch_sizes:

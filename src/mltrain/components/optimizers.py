@@ -3,9 +3,11 @@
 Each builder takes the model's parameters and exactly the keys of ``conf/optimizer/<name>.yaml``.
 
 Adam, AdamW, SGD and Adagrad take torch's fused step (one kernel per parameter tensor instead of about ten)
-wherever torch has it for the parameters' device: the CPU since torch 2.4, and CUDA. It is what makes an
-epoch faster than a hand-written loop with the default step; its results differ from the default step's
-by rounding only (about 1e-7 after an epoch), and are as reproducible.
+wherever torch has it for the parameters' device: the CPU since torch 2.4, and CUDA. On the CPU, Adam's
+step on a 20,000-parameter MLP takes about a quarter of the default step's time, which is what makes an
+epoch faster than a hand-written loop (``benchmarks/bench_trainer.py``). Each fused step differs from the
+default step by float rounding (1 ulp); over many steps the differences compound as any rounding does
+(weights about 1e-4 apart after 800 steps, losses equal to 4 decimals). Same seed, same bits, as before.
 """
 
 from __future__ import annotations
