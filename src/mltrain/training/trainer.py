@@ -172,7 +172,7 @@ class Trainer:
     def predict(self, x: Tensor) -> Tensor:
         """Raw model outputs for ``x`` in eval mode, in batches of ``eval_batch_size``."""
         self.model.eval()
-        with torch.no_grad():
+        with torch.inference_mode():  # as evaluate: a compiled model reuses the same graph
             return torch.cat(
                 [self.model(x[i : i + self.eval_batch_size]) for i in range(0, len(x), self.eval_batch_size)]
             )
