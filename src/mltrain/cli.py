@@ -102,7 +102,7 @@ def _dispatch(args: list[str]) -> None:
         install_resolvers()
         register_schemas()
         with one_composition(sys.argv[1:]):  # Hydra composes once, not twice
-        _hydra_app(command)()
+            _hydra_app(command)()
     _exit_if_sweep_jobs_failed()
 
 
