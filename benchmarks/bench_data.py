@@ -45,7 +45,7 @@ PREPARE = '''\
 """What `mltrain fit` does with a file before the first epoch: load, split (stratified), preprocess."""
 import torch
 from omegaconf import OmegaConf
-from mltrain.commands.fit import prepare as encode, split_rows
+from mltrain.commands.rows import prepare as encode, split_rows
 from mltrain.components.datasets import DATASETS
 from mltrain.components.losses import LOSSES
 from mltrain.components.preprocessing import drop_missing

@@ -15,8 +15,8 @@ import pytest
 from hydra._internal.hydra import Hydra
 from omegaconf import OmegaConf
 
-from mltrain.cli import _install_resolvers
 from mltrain.hydra_once import mode_is_unset, one_composition
+from mltrain.rundirs import install_resolvers as _install_resolvers
 from mltrain.schemas import register_schemas
 
 QUIET = ["hydra/job_logging=disabled", "hydra/hydra_logging=disabled"]  # leave pytest's logging alone

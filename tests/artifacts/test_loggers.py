@@ -24,9 +24,9 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
 from mltrain.artifacts import loggers
-from mltrain.cli import _install_resolvers
 from mltrain.commands import fit
 from mltrain.config import register_schemas, validate_config
+from mltrain.rundirs import install_resolvers as _install_resolvers
 
 SMALL = ["dataset=iris", "model.hidden=[8]", "trainer.batch_size=16", "trainer.device=cpu",
          "trainer.epochs=3", "dataset.test_fraction=0.2", "seed=3"]  # fmt: skip

@@ -17,7 +17,7 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
-from mltrain.commands.fit import split_rows
+from mltrain.commands.rows import split_rows
 from mltrain.components.data_checks import column_problems
 from mltrain.components.datasets import DATASETS, Table
 from mltrain.components.losses import LOSSES, check_loss
