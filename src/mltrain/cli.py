@@ -347,7 +347,7 @@ def slug(overrides: tuple[str, ...], limit: int = 60) -> str:
     parts = []
     for item in overrides:
         key, _, value = item.lstrip("+~").partition("=")
-        if key == "logger":  # where a run is also logged does not change it
+        if key.split(".")[0] == "logger":  # where a run is also logged does not change it
             continue
         parts.append(f"{key.rsplit('.', 1)[-1]}={value.rstrip('/').rsplit('/', 1)[-1]}")
     text = re.sub(r"[^\w=,.+-]+", "-", ",".join(parts)).strip("-")
