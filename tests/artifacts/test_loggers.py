@@ -265,3 +265,34 @@ def test_logger_overrides_do_not_name_the_run_directory() -> None:
                  "optimizer=nadam")  # fmt: skip
 
     assert slug(overrides) == "optimizer=nadam"
+
+
+def test_an_interrupted_run_is_killed_in_mlflow_and_a_failure_in_tensorboard(
+    logged: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow import MlflowClient
+    from tensorboard.plugins.hparams import api_pb2, metadata
+
+    from mltrain.training.trainer import Trainer
+
+    train_epoch, epochs = Trainer.train_epoch, []
+
+    def ctrl_c_in_epoch_2(self: Trainer, data: Any) -> Any:
+        epochs.append(1)
+        if len(epochs) == 2:
+            raise KeyboardInterrupt
+        return train_epoch(self, data)
+
+    monkeypatch.setattr(Trainer, "train_epoch", ctrl_c_in_epoch_2)
+    cfg = compose_fit([*SMALL, "logger=[mlflow,tensorboard]", f"logger.mlflow.tracking_uri={logged['uri']}"])
+
+    with pytest.raises(KeyboardInterrupt):
+        fit.run(cfg, tmp_path / "run")
+
+    client = MlflowClient(logged["uri"])
+    run = client.get_run(json.loads((tmp_path / "run" / "mlflow.json").read_text())["run_id"])
+    assert run.info.status == "KILLED" and run.data.tags["status"] == "interrupted"
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "loss")] == [1]  # the epoch before
+    content = tensorboard_events(tmp_path / "run").PluginTagToContent(metadata.PLUGIN_NAME)
+    end = metadata.parse_session_end_info_plugin_data(content[metadata.SESSION_END_INFO_TAG])
+    assert end.status == api_pb2.STATUS_FAILURE
