@@ -44,6 +44,7 @@ def write_penguins(path: Path, rows: int = 300, missing: bool = False) -> Path:
     return path
 
 
+@pytest.mark.slow  # a minute of subprocesses; the default suite keeps a shorter walk
 def test_default_fit_reaches_095_and_writes_every_file(tmp_path: Path) -> None:
     result = mltrain("fit", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr

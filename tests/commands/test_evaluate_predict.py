@@ -112,6 +112,7 @@ def test_bad_inputs_are_user_errors_naming_the_problem(penguins: tuple[Path, Pat
         predict.run(OmegaConf.create(base | {"run": str(tmp_path), "input": str(data)}), tmp_path)
 
 
+@pytest.mark.slow  # a minute of subprocesses; the default suite keeps a shorter walk
 def test_commands_exit_2_on_bad_input_and_3_on_a_metric_drop(
     penguins: tuple[Path, Path], tmp_path: Path
 ) -> None:

@@ -93,9 +93,11 @@ def flat_config(cfg: DictConfig) -> dict[str, Any]:
 def hyperparameters(run: RunInfo) -> dict[str, Any]:
     """The settings worth comparing runs by: each group's choice, seed, lr, epochs, batch size, and every
     key overridden on the command line, as numbers, strings or booleans (lists joined by commas)."""
+    from mltrain.config import metric_names  # config imports this package: import when used
+
     cfg = run.cfg
     chosen = {g: cfg[g].name for g in ("optimizer", "loss", "dataset", "model", "validation", "scheduler")}
-    chosen |= {"metric": list(cfg.metric), "seed": cfg.seed, "optimizer.lr": cfg.optimizer.lr,
+    chosen |= {"metric": metric_names(cfg), "seed": cfg.seed, "optimizer.lr": cfg.optimizer.lr,
                "trainer.epochs": cfg.trainer.epochs,
                "trainer.batch_size": cfg.trainer.batch_size}  # fmt: skip
     flat = flat_config(cfg)

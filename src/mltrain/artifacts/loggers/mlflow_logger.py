@@ -105,7 +105,7 @@ class MlflowLogger(RunLogger):
         tags = {"diagnosis": diagnosis.get("verdict", ""), "diagnosis_message": diagnosis.get("message", ""),
                 "message": summary.get("message") or "",
                 "best_epoch": str(summary.get("best_epoch"))}  # fmt: skip
-        self.client.log_batch(self.run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+        self.client.log_batch(self.run_id, tags=[RunTag(k, v) for k, v in tags.items() if v])
         if self.artifacts:
             self._upload([*FILES, *(summary.get("artifacts") or [])])
         self.end(summary["status"])
