@@ -36,6 +36,7 @@ def imported(stderr: str) -> set[str]:
     return {n.split(".")[0] for n in names} | set(names)
 
 
+@pytest.mark.slow  # subprocess runs: the default suite's budget (test_flow.py walks the same path)
 def test_csv_fit_writes_every_file_without_heavy_imports_then_evaluate(tmp_path: Path) -> None:
     data = write_penguins(tmp_path / "penguins.csv")
     args = ["dataset=csv", "dataset.path=penguins.csv", "dataset.target=species", "trainer.epochs=1"]

@@ -52,7 +52,7 @@ def slug(overrides: tuple[str, ...] | list[str], limit: int = NAME_LIMIT) -> str
     parts = []
     for item in overrides:
         key, _, value = item.lstrip("+~").partition("=")
-        if key == "logger":  # where a run is also logged does not change it
+        if key.split(".")[0] == "logger":  # where a run is also logged does not change it
             continue
         value = value.strip("'\"").rstrip("/").rsplit("/", 1)[-1].strip("[]()")
         value = re.sub(r"\s*,\s*", "+", value)

@@ -259,12 +259,12 @@ def test_a_password_in_the_tracking_uri_is_never_shown_or_kept() -> None:
 
 
 def test_logger_overrides_do_not_name_the_run_directory() -> None:
-    from mltrain.cli import slug
+    from mltrain.rundirs import slug
 
     overrides = ("logger=[tensorboard,mlflow]", "logger.mlflow.tracking_uri=http://127.0.0.1:5000",
                  "optimizer=nadam")  # fmt: skip
 
-    assert slug(overrides) == "optimizer=nadam"
+    assert slug(overrides) == "optimizer-nadam"
 
 
 def test_an_interrupted_run_is_killed_in_mlflow_and_a_failure_in_tensorboard(
