@@ -4,7 +4,7 @@
     python benchmarks/bench_startup.py --repeats 3 --no-importtime
     python benchmarks/bench_startup.py --keep            # leave the temp dir (CSV, hand.py, run dirs)
     python benchmarks/bench_startup.py --also before=/tmp/before   # also mltrain from another checkout
-    python benchmarks/bench_startup.py --cpu             # CPU seconds: steadier on a busy machine
+    python benchmarks/bench_startup.py --cpu --threads 1 # CPU seconds, one torch thread: steadier when busy
 
 Writes a seeded 2,400-row CSV (20 numeric features, one string categorical column, a string label) and a
 hand-written script (``import torch`` and pandas, read the CSV, one-hot encode, standardise on the
@@ -185,10 +185,13 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument("--also", action="append", default=[], metavar="NAME=DIR",
                         help="also time mltrain from the checkout DIR (its src/ and conf/)")  # fmt: skip
+    parser.add_argument("--threads", type=int, help="OMP_NUM_THREADS for both commands (torch's threads)")
     parser.add_argument("--cpu", action="store_true",
                         help="compare CPU seconds (user + system) instead of wall-clock seconds")  # fmt: skip
     args = parser.parse_args()
     CLOCK["cpu"] = args.cpu
+    if args.threads:
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)  # inherited by every command
     tmp = Path(tempfile.mkdtemp(prefix="mltrain-startup-"))
     write_csv(tmp / "data.csv")
     (tmp / "hand.py").write_text(HAND_SCRIPT.format(features=FEATURES))
