@@ -66,6 +66,7 @@ def run_kfold(cfg: DictConfig, table: Table, loss: Loss, out_dir: Path) -> dict[
     atomic_write_text(out_dir / "cv_summary.csv", cv_table(summaries).to_csv(index_label="fold"))
     finish_cv_loggers(cfg, out_dir, cv)
     log.info("cross-validation, %d folds:\n%s", len(summaries), format_cv(summaries, cv))
+    log.info("%s: k-fold, %d folds -> %s", cv["status"], len(summaries), out_dir)  # the parent, for run=
     return cv
 
 
