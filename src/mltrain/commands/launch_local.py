@@ -29,8 +29,8 @@ from mltrain.commands.launch import Job, quiet_rank, resume_files, run_rank
 from mltrain.components import memory
 from mltrain.config import validate_config
 from mltrain.errors import ConfigError, DistributedError, UserError
+from mltrain.files import atomic_write_json
 from mltrain.training import distributed
-from mltrain.training.history import atomic_write_json
 
 log = logging.getLogger(__name__)
 
