@@ -177,13 +177,14 @@ def describe_failures(failures: dict[int, Any], logs: str, out_dir: Path) -> str
 
 
 def mark_failed(out_dir: Path, message: str) -> DistributedError:
-    """Record a failed run: ``status: failed`` in any ``summary.json`` still ``running`` or ``interrupted``,
-    and no temporary file of an interrupted atomic write left behind."""
+    """Record a failed run: ``status: failed`` and the launcher's message (which names the rank) in any
+    ``summary.json`` not finished (a rank's own ``failed`` only knows that its peer went away), and no
+    temporary file of an interrupted atomic write left behind."""
     for partial in out_dir.rglob(".*.tmp"):
         partial.unlink(missing_ok=True)
     for path in out_dir.rglob("summary.json"):
         summary = json.loads(path.read_text())
-        if summary.get("status") in ("running", "interrupted"):
+        if summary.get("status") in ("running", "interrupted", "failed"):
             atomic_write_json(path, summary | {"status": "failed", "message": message})
     return DistributedError(message)
 
