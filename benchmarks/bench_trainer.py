@@ -2,22 +2,31 @@
 
     python benchmarks/bench_trainer.py                      # full run: 100,000 rows, batch 128 and 1024
     python benchmarks/bench_trainer.py --quick              # a sanity run in a few seconds
-    python benchmarks/bench_trainer.py --repeats 15 --batch-sizes 128 --threads 2 --history
+    python benchmarks/bench_trainer.py --repeats 15 --batch-sizes 128 --threads 2 --history --compile
+    python benchmarks/bench_trainer.py --threads 1 --cpu    # CPU seconds: steadier on a busy machine
 
 Workload: 100,000 x 32 float32 training rows and 20,000 validation rows with 10 classes (labels from a
 random linear teacher, so the model has something to learn), an MLP 32-128-128-10, Adam at 1e-3.
 
-The hand loop is the practical floor: per epoch a ``randperm``, slice the batches, forward,
-``cross_entropy``, ``zero_grad(set_to_none=True)``, backward, step, the training loss summed on the device
-weighted by batch size; then validation loss and accuracy in eval mode under ``no_grad`` in chunks of
-1024, read back to the host once. The Trainer does the same plus the training-set metrics of its history
-row. Both models start from the same weights; one checks first that an epoch of each ends with exactly the
-same weights. Repeats are one epoch each, after a warm-up epoch, interleaved (hand, trainer, trainer, hand,
-...) so that drift in the machine's speed hits both alike. The table shows per-epoch medians, their ratio
-to the hand loop's ("x hand", the goal's measure) and the median of each repeat's own ratio ("paired").
+The hand loop is the practical floor of a naive loop: per epoch a ``randperm``, slice the batches,
+forward, ``cross_entropy``, ``zero_grad(set_to_none=True)``, backward, ``torch.optim.Adam``'s default step,
+the training loss summed on the device weighted by batch size; then validation loss and accuracy in eval
+mode under ``no_grad`` in chunks of 1024, read back to the host once. The Trainer arm runs what
+``mltrain fit optimizer=adam`` runs: ``Trainer.fit`` with mltrain's ``adam`` (torch's fused step where
+torch has one for the device) and the training-set metrics of its history row; ``--compile`` adds the
+Trainer on a ``model.compile()``-d model (``trainer.compile=true``), ``--history`` the Trainer writing
+``history.csv``/``.json`` each epoch.
+
+All arms start from the same weights. Before timing, the script checks that one epoch of the Trainer ends
+with exactly the hand loop's weights when both take the same optimizer step (torch's default, and the
+fused one), and prints how far the fused step's weights are from the default step's (rounding only).
+Repeats are one epoch each, after a warm-up epoch, interleaved (hand, trainer, trainer, hand, ...) so that
+drift in the machine's speed hits both alike. The table shows per-epoch medians and minimums, their ratios
+to the hand loop's ("x hand" of medians: the goal's measure; "min x" of minimums: the better estimate on
+a busy machine) and the median of each repeat's own ratio ("paired").
 
 Run nothing else meanwhile: on 2 cores a second busy process stalls torch's worker threads, and single
-epochs then take 10 to 50 times as long.
+epochs then take 10 to 50 times as long (``--threads 1`` suffers least on a shared machine).
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ import argparse
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,13 +45,16 @@ from torch import nn
 
 from mltrain.components.losses import LOSSES
 from mltrain.components.metrics import MetricSet
-from mltrain.training.history import HistoryWriter
+from mltrain.components.models import compile_in_place
+from mltrain.components.optimizers import OPTIMIZERS, fused_step
 from mltrain.training.trainer import Split, Trainer
+from mltrain.training.writers import HistoryWriter
 
 FEATURES, CLASSES, HIDDEN = 32, 10, 128
 LR = 1e-3  # Adam's step size
 EVAL_BATCH = 1024  # rows per forward pass when scoring validation rows
-GOAL = 1.10  # the Trainer may take at most this multiple of the hand loop's time
+CLOCK = {"cpu": False}  # --cpu: CPU seconds, steadier than wall-clock on a busy machine (use --threads 1)
+GOAL = 1.00  # the Trainer's epoch must take less than this multiple of the hand loop's
 
 
 @dataclass
@@ -61,11 +73,29 @@ def make_workload(rows: int, val_rows: int, seed: int, device: torch.device) -> 
     return Workload(Split(x[:rows], y[:rows]), Split(x[rows:], y[rows:]))
 
 
-def make_model(seed: int, device: torch.device) -> tuple[nn.Module, torch.optim.Optimizer]:
+def plain_adam(params: Iterator[nn.Parameter]) -> torch.optim.Optimizer:
+    """What a hand-written loop uses: ``torch.optim.Adam`` with torch's default step for the device."""
+    return torch.optim.Adam(params, lr=LR)
+
+
+def mltrain_adam(params: Iterator[nn.Parameter]) -> torch.optim.Optimizer:
+    """What ``mltrain fit optimizer=adam optimizer.lr=1e-3`` builds (the fused step where torch has it)."""
+    return OPTIMIZERS.get("adam")(params, lr=LR)
+
+
+def same_step_as_mltrain(params: Iterator[nn.Parameter]) -> torch.optim.Optimizer:
+    """``torch.optim.Adam`` written by hand with the step mltrain picks: the Trainer must match it exactly."""
+    params = list(params)
+    return torch.optim.Adam(params, lr=LR, **fused_step(params))
+
+
+def make_model(
+    seed: int, device: torch.device, optimizer: Callable[..., torch.optim.Optimizer] = plain_adam
+) -> tuple[nn.Module, torch.optim.Optimizer]:
     torch.manual_seed(seed)
     layers = [nn.Linear(FEATURES, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, HIDDEN), nn.ReLU()]
     model = nn.Sequential(*layers, nn.Linear(HIDDEN, CLASSES)).to(device)
-    return model, torch.optim.Adam(model.parameters(), lr=LR)
+    return model, optimizer(model.parameters())
 
 
 def hand_epoch(
@@ -114,16 +144,25 @@ def trainer_epoch(
 
 
 def check_equivalence(data: Workload, batch_size: int, device: torch.device) -> None:
-    """Same seed, same data: one epoch of each must leave bit-identical weights."""
-    hand_model, hand_opt = make_model(1, device)
-    trainer_model, trainer_opt = make_model(1, device)
-    hand = hand_epoch(hand_model, hand_opt, data, batch_size, torch.Generator().manual_seed(2))
-    ours = trainer_epoch(trainer_model, trainer_opt, data, batch_size, torch.Generator().manual_seed(2))
-    pairs = zip(hand_model.parameters(), trainer_model.parameters(), strict=True)
-    same = all(torch.equal(a, b) for a, b in pairs)
-    if not same:
-        raise SystemExit(f"batch {batch_size}: the Trainer's weights differ from the hand loop's")
-    print(f"batch {batch_size}: identical weights after one epoch; hand {fmt(hand)}, trainer {fmt(ours)}")
+    """Same seed, same data, same optimizer step: one epoch of each must leave bit-identical weights."""
+    for name, step in (("default", plain_adam), ("mltrain's", same_step_as_mltrain)):
+        hand_model, hand_opt = make_model(1, device, step)
+        trainer_model, trainer_opt = make_model(1, device, mltrain_adam if name != "default" else step)
+        hand = hand_epoch(hand_model, hand_opt, data, batch_size, torch.Generator().manual_seed(2))
+        ours = trainer_epoch(trainer_model, trainer_opt, data, batch_size, torch.Generator().manual_seed(2))
+        pairs = list(zip(hand_model.parameters(), trainer_model.parameters(), strict=True))
+        if not all(torch.equal(a, b) for a, b in pairs):
+            raise SystemExit(
+                f"batch {batch_size}: the Trainer's weights differ from the hand loop's ({name} step)"
+            )
+        kind = "fused" if trainer_opt.param_groups[0]["fused"] else "for-loop"
+        print(f"batch {batch_size}, {name} step ({kind}): identical weights after one epoch; "
+              f"hand {fmt(hand)}, trainer {fmt(ours)}")  # fmt: skip
+    naive, naive_opt = make_model(1, device, plain_adam)
+    hand_epoch(naive, naive_opt, data, batch_size, torch.Generator().manual_seed(2))
+    pairs = zip(naive.parameters(), trainer_model.parameters(), strict=True)
+    gap = max(float((a - b).abs().max()) for a, b in pairs)
+    print(f"batch {batch_size}: mltrain's step against the default step, largest weight difference {gap:.1e}")
 
 
 def fmt(values: list[float]) -> str:
@@ -131,30 +170,42 @@ def fmt(values: list[float]) -> str:
 
 
 def timed(fn: Callable[[], object], device: torch.device) -> float:
+    """Seconds ``fn`` took: wall-clock, or with ``CLOCK["cpu"]`` this process's CPU time (all threads)."""
+    clock = time.process_time if CLOCK["cpu"] else time.perf_counter
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    start = time.perf_counter()
+    start = clock()
     fn()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    return time.perf_counter() - start
+    return clock() - start
 
 
 def bench(
-    data: Workload, batch_size: int, repeats: int, history: bool, device: torch.device
+    data: Workload, batch_size: int, repeats: int, history: bool, compile_: bool, device: torch.device
 ) -> dict[str, list[float]]:
     """Per-epoch times of each arm, interleaved; every arm keeps training its own model."""
     tmp = tempfile.TemporaryDirectory()
 
-    def arm(epoch: Callable[..., list[float]], *extra: object) -> Callable[[], list[float]]:
-        model, opt = make_model(1, device)
+    def arm(
+        epoch: Callable[..., list[float]], optimizer: Callable, *extra: object, compiled: bool = False
+    ) -> Callable[[], list[float]]:
+        model, opt = make_model(1, device, optimizer)
+        if compiled:
+            compile_in_place(model)  # what trainer.compile=true does
         gen = torch.Generator().manual_seed(2)
         return lambda: epoch(model, opt, data, batch_size, gen, *extra)
 
-    arms = {"hand": arm(hand_epoch), "trainer": arm(trainer_epoch)}
+    arms = {"hand": arm(hand_epoch, plain_adam), "trainer": arm(trainer_epoch, mltrain_adam)}
     if history:
-        arms["+history"] = arm(trainer_epoch, Path(tmp.name))
-    for fn in arms.values():  # warm-up: first-use costs (allocator, Adam's state, kernels)
+        arms["+history"] = arm(trainer_epoch, mltrain_adam, Path(tmp.name))
+    if compile_:
+        arms["+compile"] = arm(trainer_epoch, mltrain_adam, compiled=True)
+    for name, fn in arms.items():  # warm-up: first-use costs (allocator, Adam's state, kernels, compiling)
+        if name == "+compile":
+            print(
+                f"batch {batch_size}: first epoch of +compile (compiling included) {timed(fn, device):.1f} s"
+            )
         fn()
     times: dict[str, list[float]] = {name: [] for name in arms}
     names = list(arms)
@@ -174,6 +225,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     parser.add_argument("--history", action="store_true", help="also time the Trainer with HistoryWriter")
+    parser.add_argument("--compile", action="store_true", help="also time the Trainer on a compiled model")
+    parser.add_argument("--cpu", action="store_true", help="CPU seconds instead of wall-clock (CPU devices)")
     parser.add_argument(
         "--quick", action="store_true", help="10,000 rows, 5 repeats: a sanity run (noisy ratios)"
     )
@@ -182,31 +235,37 @@ def main() -> None:
         args.rows, args.val_rows, args.repeats = 10_000, 2_000, 5
     if args.threads:
         torch.set_num_threads(args.threads)
+    CLOCK["cpu"] = args.cpu
     device = torch.device(args.device)
     data = make_workload(args.rows, args.val_rows, seed=0, device=device)
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, {device}; {args.rows:,} x {FEATURES} "
         f"train, {args.val_rows:,} val, {CLASSES} classes, MLP {FEATURES}-{HIDDEN}-{HIDDEN}-{CLASSES}, "
-        f"Adam {LR}; {args.repeats} interleaved one-epoch repeats, medians"
+        f"Adam {LR}; {args.repeats} interleaved one-epoch repeats, {'CPU' if args.cpu else 'wall'} seconds"
     )
     results = []
     for bs in args.batch_sizes:
         check_equivalence(data, bs, device)
-        times = bench(data, bs, args.repeats, args.history, device)
+        times = bench(data, bs, args.repeats, args.history, args.compile, device)
         results.append((bs, {name: statistics.median(t) for name, t in times.items()}, times))
-    print(f"\n{'batch':>6} {'arm':>9} {'median s':>9} {'min s':>7} {'max s':>7} {'x hand':>7} {'paired':>7}")
-    worst = 0.0
+    columns = ("median s", 9), ("min s", 7), ("max s", 7), ("x hand", 7), ("min x", 6), ("paired", 7)
+    print(f"\n{'batch':>6} {'arm':>9} " + " ".join(f"{name:>{width}}" for name, width in columns))
+    worst, worst_min = 0.0, 0.0
     for bs, medians, times in results:
         for name, median in medians.items():
-            ratio = median / medians["hand"]
+            ratio, by_min = median / medians["hand"], min(times[name]) / min(times["hand"])
             # median of each repeat's own ratio: its two epochs ran back to back, in the same machine state
             paired = statistics.median(t / h for t, h in zip(times[name], times["hand"], strict=True))
             low, high = min(times[name]), max(times[name])
-            print(f"{bs:>6} {name:>9} {median:>9.4f} {low:>7.4f} {high:>7.4f} {ratio:>7.3f} {paired:>7.3f}")
+            numbers = f"{median:>9.4f} {low:>7.4f} {high:>7.4f} {ratio:>7.3f} {by_min:>6.3f} {paired:>7.3f}"
+            print(f"{bs:>6} {name:>9} {numbers}")
             if name == "trainer":
-                worst = max(worst, ratio)
-    verdict = "meets" if worst <= GOAL else "misses"
-    print(f"\nworst trainer / hand ratio of medians {worst:.3f}: {verdict} the goal of {GOAL:.2f}x")
+                worst, worst_min = max(worst, ratio), max(worst_min, by_min)
+    verdict = "meets" if worst < GOAL else "misses"
+    print(
+        f"\nworst trainer / hand ratio of medians {worst:.3f} (of minimums {worst_min:.3f}): "
+        f"{verdict} the goal of below {GOAL:.2f}x"
+    )
     if args.quick:  # 10 batches an epoch: a millisecond of noise moves the ratio by 5%
         print("(a quick run checks that the benchmark works; the goal is for the full workload)")
 

@@ -44,6 +44,7 @@ def write_penguins(path: Path, rows: int = 300, missing: bool = False) -> Path:
     return path
 
 
+@pytest.mark.slow  # a minute of subprocesses; the default suite keeps a shorter walk
 def test_default_fit_reaches_095_and_writes_every_file(tmp_path: Path) -> None:
     result = mltrain("fit", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -75,6 +76,7 @@ def test_smoke_run_writes_every_file_with_one_short_epoch(tmp_path: Path) -> Non
     assert summary["status"] == "completed" and summary["epochs"] == 1
 
 
+@pytest.mark.slow  # subprocess runs: the default suite's budget (test_flow.py walks the same path)
 def test_csv_with_string_labels_and_a_categorical_column(tmp_path: Path) -> None:
     data = write_penguins(tmp_path / "penguins.csv")
     result = mltrain(
@@ -136,6 +138,7 @@ def test_missing_values_are_named_with_counts(tmp_path: Path) -> None:
     assert "column 'flipperlength' is not in p.csv" in result.stderr  # reported in the same message
 
 
+@pytest.mark.slow  # subprocess runs: the default suite's budget (test_flow.py walks the same path)
 def test_diverging_run_keeps_history_and_exits_3(tmp_path: Path) -> None:
     args = ("optimizer=sgd", "optimizer.lr=1e12", "trainer.epochs=5", f"hydra.run.dir={tmp_path / 'run'}")
     result = mltrain("fit", *args, cwd=tmp_path)
@@ -163,6 +166,7 @@ def test_tab_completion_through_the_subcommand(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.slow  # subprocess runs: the default suite's budget (test_flow.py walks the same path)
 def test_own_config_folder_with_cd(tmp_path: Path) -> None:
     data = write_penguins(tmp_path / "penguins.csv")
     (tmp_path / "myconf" / "dataset").mkdir(parents=True)

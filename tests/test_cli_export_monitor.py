@@ -34,6 +34,7 @@ def fit_cancer(tmp_path: Path) -> Path:
     return run
 
 
+@pytest.mark.slow  # a minute of subprocesses; the default suite keeps a shorter walk
 def test_monitor_exits_3_naming_the_shifted_feature_and_export_scores_like_predict(tmp_path: Path) -> None:
     run = fit_cancer(tmp_path)
 

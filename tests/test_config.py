@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ValidationError
 from torch import nn
 
+from mltrain.artifacts.loggers import LOGGERS
 from mltrain.components.datasets import DATASETS
 from mltrain.components.losses import LOSSES, Loss
 from mltrain.components.metrics import KIND, METRICS, MetricSet
@@ -37,12 +38,13 @@ GROUPS = sorted(d.name for d in CONF.iterdir() if d.is_dir() and not d.name.star
 CHOICES = [(group, f.stem) for group in GROUPS for f in sorted((CONF / group).glob("*.yaml"))]
 REGISTRIES: dict[str, Registry] = {
     "optimizer": OPTIMIZERS, "loss": LOSSES, "model": MODELS, "dataset": DATASETS, "metric": METRICS,
-    "scheduler": SCHEDULERS,
+    "scheduler": SCHEDULERS, "logger": LOGGERS,
 }  # fmt: skip
 SUPPLIED_BY_CODE = {
     "optimizer": ("params",), "loss": (), "model": SUPPLIED, "dataset": (),
     "scheduler": ("optimizer", "epochs"),
 }  # fmt: skip
+LIST_GROUPS = ("metric", "logger")  # a list of choices, each file's content under its own name
 NAMED_GROUPS = ("optimizer", "loss", "model", "dataset", "validation", "scheduler")  # files with `name:`
 REQUIRED = {  # values for the `???` keys of a choice, as a user must give them
     "dataset=csv": ["dataset.path=data.csv", "dataset.target=label"],  # the test writes data.csv
@@ -55,8 +57,8 @@ def stems(group: str) -> list[str]:
 
 
 def choose(group: str, stem: str) -> str:
-    """The override that picks a file: ``optimizer=nadam``, or ``metric=[f1]`` for the list group."""
-    return f"metric=[{stem}]" if group == "metric" else f"{group}={stem}"
+    """The override that picks a file: ``optimizer=nadam``, or ``metric=[f1]`` for the list groups."""
+    return f"{group}=[{stem}]" if group in LIST_GROUPS else f"{group}={stem}"
 
 
 def load_yaml(group: str, stem: str) -> DictConfig:
@@ -82,8 +84,8 @@ def test_every_shipped_yaml_composes_validates_and_builds(
 
     cfg = compose_fit([choose(group, stem), *REQUIRED.get(f"{group}={stem}", [])])
 
-    if group == "metric":
-        assert list(cfg.metric) == [stem]
+    if group in LIST_GROUPS:
+        assert list(cfg[group]) == [stem]
     elif group in NAMED_GROUPS:
         assert cfg[group].name == stem
     assert validate_config(cfg) == []

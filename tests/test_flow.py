@@ -118,3 +118,20 @@ def test_an_unwritable_run_directory_is_one_line_and_exit_74(tmp_path: Path) -> 
         "error: cannot write hydra.run.dir=a_file/run: Not a directory; "
         "the files written before it are intact"
     )
+
+
+def test_ctrl_c_while_starting_up_is_one_line_and_exit_130(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    started = subprocess.Popen([sys.executable, "-m", "mltrain", "fit", "debug=smoke"], cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "NO_COLOR": "1"})  # fmt: skip
+    time.sleep(0.3)  # importing torch and composing the config: no epoch has begun
+    started.send_signal(signal.SIGINT)
+    _, err = started.communicate(timeout=120)
+    assert started.returncode == 130
+    assert err.strip().startswith("error: interrupted") and "Traceback" not in err

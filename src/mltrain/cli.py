@@ -95,12 +95,14 @@ def _dispatch(args: list[str]) -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises; _report_errors turns user errors into one line
     with _report_errors():
         sys.argv = [sys.argv[0], *_prepared(rest)]
+        from mltrain.hydra_once import one_composition
         from mltrain.rundirs import install_resolvers
         from mltrain.schemas import register_schemas
 
         install_resolvers()
         register_schemas()
-        _hydra_app(command)()
+        with one_composition(sys.argv[1:]):  # Hydra composes once, not twice
+            _hydra_app(command)()
     _exit_if_sweep_jobs_failed()
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from mltrain.artifacts.loggers import logger_problems
 from mltrain.components.data_checks import column_problems
 from mltrain.components.datasets import CLASSES, CONTINUOUS, DATASETS, Table, check_synthetic
 from mltrain.components.losses import BINARY, LOSSES, MULTICLASS, REGRESSION, SUGGESTED, check_loss
@@ -109,6 +110,7 @@ def validate_config(cfg: DictConfig) -> list[str]:
         problems.append(choice_problem("dataset.missing", cfg.dataset.missing, MISSING_POLICIES))
 
     problems += _objective_problems(cfg)
+    problems += logger_problems(cfg)
     problems += _unknown_keys("", cfg, FitConfig.__dataclass_fields__)
     problems += _unknown_keys("trainer.", t, TrainerConfig.__dataclass_fields__)
     problems += _unknown_keys("early_stopping.", cfg.early_stopping, EarlyStoppingConfig.__dataclass_fields__)

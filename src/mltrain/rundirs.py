@@ -52,6 +52,8 @@ def slug(overrides: tuple[str, ...] | list[str], limit: int = NAME_LIMIT) -> str
     parts = []
     for item in overrides:
         key, _, value = item.lstrip("+~").partition("=")
+        if key.split(".")[0] == "logger":  # where a run is also logged does not change it
+            continue
         value = value.strip("'\"").rstrip("/").rsplit("/", 1)[-1].strip("[]()")
         value = re.sub(r"\s*,\s*", "+", value)
         parts.append(re.sub(r"[^\w.+-]+", "-", f"{key.rsplit('.', 1)[-1]}-{value}").strip("-"))

@@ -25,6 +25,7 @@ class TrainerConfig:
     grad_clip: float | None = None
     deterministic: bool = False
     nproc: int = 1
+    compile: bool = False
 
 
 @dataclass
@@ -50,6 +51,7 @@ class FitConfig:
     scheduler: Any = MISSING
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+    logger: Any = field(default_factory=dict)
     resume: str | None = None
     debug: Any = None
 

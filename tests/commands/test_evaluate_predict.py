@@ -112,6 +112,7 @@ def test_bad_inputs_are_user_errors_naming_the_problem(penguins: tuple[Path, Pat
         predict.run(OmegaConf.create(base | {"run": str(tmp_path), "input": str(data)}), tmp_path)
 
 
+@pytest.mark.slow  # a minute of subprocesses; the default suite keeps a shorter walk
 def test_commands_exit_2_on_bad_input_and_3_on_a_metric_drop(
     penguins: tuple[Path, Path], tmp_path: Path
 ) -> None:
@@ -131,3 +132,21 @@ def test_commands_exit_2_on_bad_input_and_3_on_a_metric_drop(
     dropped = mltrain("evaluate", f"run={run}", "input=shuffled.csv", "max_drop=0.05", cwd=tmp_path)
     assert dropped.returncode == 3, dropped.stderr
     assert "accuracy" in dropped.stderr and "max_drop=0.05" in dropped.stderr
+
+
+def test_predict_and_evaluate_read_new_rows_as_the_run_read_its_csv(tmp_path: Path) -> None:
+    """A run trained with ``dataset.sep=';'`` and ``dataset.na_values=[unknown]`` takes the same raw file."""
+    frame = pd.read_csv(write_penguins(tmp_path / "p.csv"))
+    frame["bill_depth"] = frame.bill_depth.astype(object).where(frame.index % 7 != 3, "unknown")
+    frame.to_csv(tmp_path / "p.csv", sep=";", index=False)
+    args = ["dataset=csv", f"dataset.path={tmp_path / 'p.csv'}", "dataset.target=species", "dataset.sep=';'",
+            "dataset.na_values=[unknown]", "dataset.missing=impute", "trainer.epochs=1"]  # fmt: skip
+    run = fit_run(tmp_path / "run", args)
+
+    cfg = {"run": str(run), "input": str(tmp_path / "p.csv"), "output": str(tmp_path / "out.csv"),
+           "id": None, "chunksize": 100}  # fmt: skip
+    assert predict.run(OmegaConf.create(cfg), tmp_path)["rows"] == 300
+    result = evaluate.run(
+        OmegaConf.create({"run": str(run), "input": cfg["input"], "max_drop": None}), tmp_path
+    )
+    assert result["rows"] == 300

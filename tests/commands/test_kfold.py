@@ -119,6 +119,7 @@ def test_bad_test_fraction_is_a_config_error(compose_fit: Compose, tmp_path: Pat
         fit.run(compose_fit([*QUICK, "dataset.test_fraction=1.5"]), tmp_path)
 
 
+@pytest.mark.slow  # a minute of subprocesses; the default suite keeps a shorter walk
 def test_kfold_from_the_command_line_ends_with_the_fold_table(tmp_path: Path) -> None:
     from tests.test_cli import mltrain
 
@@ -134,10 +135,12 @@ def test_kfold_from_the_command_line_ends_with_the_fold_table(tmp_path: Path) ->
     ).is_file()
 
 
-def test_fit_start_up_imports_neither_matplotlib_nor_sklearn() -> None:
+def test_fit_start_up_imports_neither_matplotlib_nor_sklearn_nor_a_tracker() -> None:
     import subprocess
     import sys
 
-    code = "import sys, mltrain.commands.fit; print(sorted({'matplotlib', 'sklearn'} & set(sys.modules)))"
+    heavy = "{'matplotlib', 'sklearn', 'mlflow', 'tensorboard', 'torch.utils.tensorboard'}"  # logger=[]: none
+    modules = "mltrain.commands.fit, mltrain.commands.kfold"
+    code = f"import sys, {modules}; print(sorted({heavy} & set(sys.modules)))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

@@ -224,6 +224,7 @@ def test_report_command_prints_a_table_that_fits_a_pipe(sweep: Path) -> None:
     assert empty.returncode == 2 and empty.stderr.startswith("error: no such directory: runs")
 
 
+@pytest.mark.slow  # a minute of subprocesses; the default suite keeps a shorter walk
 def test_report_of_real_runs_as_the_readme_walks_it(tmp_path: Path) -> None:
     """A smoke fit, a regression, a k-fold run and a sweep over ``objective`` (so runs with and without an
     ``objective=`` override meet: the crash of issue 8), all named by mltrain itself, then ``mltrain report

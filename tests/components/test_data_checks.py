@@ -17,7 +17,7 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
-from mltrain.commands.fit import split_rows
+from mltrain.commands.rows import split_rows
 from mltrain.components.data_checks import column_problems
 from mltrain.components.datasets import DATASETS, Table
 from mltrain.components.losses import LOSSES, check_loss
@@ -102,7 +102,9 @@ def test_csv_loader_refuses_an_empty_separator_and_duplicate_names_and_reads_na_
         DATASETS.get("csv")(path=str(path), target="y", sep="")
     path.write_text("a,y\n1.5,p\nunknown,q\n2.5,p\n")
     loaded = DATASETS.get("csv")(path=str(path), target="y", na_values=["unknown"])
-    assert loaded.frame.a.isna().tolist() == [False, True, False] and loaded.frame.a.dtype.kind == "f"
+    assert (
+        loaded.frame.a.isna().tolist() == [False, True, False] and loaded.frame.a.dtype.kind == "f"
+    )  # float32 since large-file reading
 
 
 @pytest.mark.parametrize(
@@ -139,10 +141,10 @@ def split_cfg(validation: str, fraction: float, test_fraction: float, loss: str)
 @pytest.mark.parametrize("validation", ["split", "none"])
 def test_row_problems_agree_with_the_split_that_fit_makes(validation: str, loss: str) -> None:
     classes = 3 if loss == "ce" else 0
-    for n in range(3, 16):
+    for n in (3, 4, 5, 6, 8, 11, 15):
         data = table(pd.DataFrame({"a": np.arange(n, dtype=float), "y": np.arange(n) % 3}))
-        for test_fraction in (0, 0.3, 0.6, 0.9):
-            for fraction in (0.2, 0.5, 0.8):
+        for test_fraction in (0, 0.3, 0.9):
+            for fraction in (0.2, 0.8):
                 cfg = split_cfg(validation, fraction, test_fraction, loss)
                 problems = row_problems(cfg, data)
                 try:

@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from mltrain.commands.saved import SavedRun, check_frame, ensemble_outputs, load_run
+from mltrain.commands.saved import SavedRun, check_frame, csv_options, ensemble_outputs, load_run
 from mltrain.components.datasets import read_csv
 from mltrain.components.metrics import MetricSet
 from mltrain.config import options
@@ -96,7 +96,7 @@ def _rows(runs: list[SavedRun], source: str | None) -> tuple[pd.DataFrame, str]:
     if source is not None:
         if not Path(source).is_file():
             raise DataError(f"input={source}: no such file")
-        return read_csv(Path(source), f"input={source}"), f"input={source}"
+        return read_csv(Path(source), f"input={source}", **csv_options(runs[0])), f"input={source}"
     if len(runs) > 1:
         raise ConfigError("a k-fold run has no common held-out rows; pass input=<csv>, or run=<run>/fold_<i>")
     return held_out_rows(runs[0])

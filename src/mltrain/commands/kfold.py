@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
+from mltrain.artifacts.loggers import finish_cv_loggers
 from mltrain.commands.rows import Rows, class_labels, holdout_rows
 from mltrain.commands.training_run import fit_rows
 from mltrain.components.datasets import Table
@@ -63,7 +64,9 @@ def run_kfold(cfg: DictConfig, table: Table, loss: Loss, out_dir: Path) -> dict[
     cv = cv_summary(summaries)
     atomic_write_json(out_dir / "cv_summary.json", cv)
     atomic_write_text(out_dir / "cv_summary.csv", cv_table(summaries).to_csv(index_label="fold"))
+    finish_cv_loggers(cfg, out_dir, cv)
     log.info("cross-validation, %d folds:\n%s", len(summaries), format_cv(summaries, cv))
+    log.info("%s: k-fold, %d folds -> %s", cv["status"], len(summaries), out_dir)  # the parent, for run=
     return cv
 
 

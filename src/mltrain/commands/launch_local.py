@@ -29,7 +29,7 @@ from mltrain.commands.launch import Job, quiet_rank, resume_files, run_rank
 from mltrain.components import memory
 from mltrain.config import validate_config
 from mltrain.errors import ConfigError, DistributedError, UserError
-from mltrain.files import atomic_write_json, remove_temp_files
+from mltrain.files import atomic_write_json
 from mltrain.training import distributed
 
 log = logging.getLogger(__name__)
@@ -177,9 +177,11 @@ def describe_failures(failures: dict[int, Any], logs: str, out_dir: Path) -> str
 
 
 def mark_failed(out_dir: Path, message: str) -> DistributedError:
-    """Record a failed run: ``status: failed`` and ``message`` in every ``summary.json`` that did not end
-    well (rank 0's own says what it saw: a lost peer), and no temporary file of a write cut short."""
-    remove_temp_files(out_dir)  # every rank has stopped: no writer is live
+    """Record a failed run: ``status: failed`` and the launcher's message (which names the rank) in any
+    ``summary.json`` not finished (a rank's own ``failed`` only knows that its peer went away), and no
+    temporary file of an interrupted atomic write left behind."""
+    for partial in out_dir.rglob(".*.tmp"):
+        partial.unlink(missing_ok=True)
     for path in out_dir.rglob("summary.json"):
         summary = json.loads(path.read_text())
         if summary.get("status") in ("running", "interrupted", "failed"):

@@ -16,7 +16,14 @@ from typing import Any
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from mltrain.commands.saved import SavedRun, check_frame, ensemble_outputs, load_run, to_original_units
+from mltrain.commands.saved import (
+    SavedRun,
+    check_frame,
+    csv_options,
+    ensemble_outputs,
+    load_run,
+    to_original_units,
+)
 from mltrain.errors import ConfigError, DataError
 from mltrain.files import atomic_file
 
@@ -50,7 +57,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     output.parent.mkdir(parents=True, exist_ok=True)
     rows = 0
     with atomic_file(output) as f:  # an error in a later chunk leaves an existing output file as it was
-        for i, chunk in enumerate(_chunks(source, cfg.chunksize)):
+        for i, chunk in enumerate(_chunks(source, cfg.chunksize, csv_options(runs[0]))):
             frame = predict_frame(runs, chunk, cfg.id, f"input={source}")
             frame.to_csv(f, header=i == 0, index=False, lineterminator="\n")
             rows += len(frame)
@@ -58,9 +65,10 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     return {"status": "completed", "rows": rows, "output": str(output)}
 
 
-def _chunks(source: Path, chunksize: int) -> Any:
+def _chunks(source: Path, chunksize: int, options: dict[str, Any]) -> Any:
+    """The input's rows, ``chunksize`` at a time, read as the run read its training CSV."""
     try:
-        yield from pd.read_csv(source, chunksize=chunksize)
+        yield from pd.read_csv(source, chunksize=chunksize, **options)
     except pd.errors.EmptyDataError as e:
         raise DataError(f"input={source} is empty") from e
     except (pd.errors.ParserError, UnicodeDecodeError) as e:

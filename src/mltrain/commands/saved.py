@@ -112,6 +112,14 @@ def _read(file: Path, parse: Callable[[Path], Any]) -> Any:
         raise DataError(f"{file} is damaged or not a file mltrain wrote ({type(e).__name__}: {text})") from e
 
 
+def csv_options(run: SavedRun) -> dict[str, Any]:
+    """How the run read its CSV (``sep``, ``na_values``): predict and evaluate read new rows the same way."""
+    dataset = run.cfg.dataset
+    if dataset.get("name") != "csv":
+        return {}
+    return {"sep": dataset.get("sep", ","), "na_values": OmegaConf.to_object(dataset).get("na_values")}
+
+
 def check_frame(pre: Preprocessor, frame: pd.DataFrame, source: str) -> None:
     """Every feature column present, finite numbers where the model was trained on numbers, no category
     the model never saw, no gap the run cannot fill. Rows are named by ``frame.index`` (a chunk's index

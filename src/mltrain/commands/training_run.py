@@ -17,6 +17,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from mltrain.artifacts.loggers import build_loggers, finish_loggers
 from mltrain.artifacts.profile import write_profile
 from mltrain.commands.builders import (
     objective_column,
@@ -30,6 +31,7 @@ from mltrain.commands.rows import Prepared, Rows, prepare, target_scale
 from mltrain.components.datasets import Table
 from mltrain.components.losses import Loss
 from mltrain.components.metrics import MetricSet
+from mltrain.components.models import compile_in_place
 from mltrain.components.optimizers import OPTIMIZERS
 from mltrain.config import options
 from mltrain.errors import ConfigError
@@ -56,13 +58,18 @@ def fit_rows(
     device = setup_runtime(cfg)
     data = prepare(table, loss, rows, device)
     model = setup_model(cfg, data, loss).to(device)
+    if cfg.trainer.compile:
+        compile_in_place(model)
     resumed = load_resume(cfg, out_dir)
     atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     atomic_write_json(out_dir / "preprocessing.json", data.preprocessor.to_dict())
     tracker = setup_tracker(cfg)
     static = describe_run(cfg, data, model, device) | ({"fold": fold} if fold is not None else {})
     summary = SummaryWriter(out_dir / "summary.json", tracker, objective_column(cfg), static)
-    trainer = build_trainer(cfg, data, model, loss, tracker, summary, out_dir, fold)
+    loggers = build_loggers(cfg, out_dir, fold)  # logger=[tensorboard,mlflow]; none by default
+    trainer = build_trainer(
+        cfg, data, model, loss, tracker, [summary, ProgressCallback(), *loggers], out_dir, fold
+    )
     if resumed is not None:
         restore(trainer, tracker, resumed)
     remove_temp_files(out_dir)  # what a killed writer left; this process holds the run's lock
@@ -80,6 +87,7 @@ def fit_rows(
         if not result:  # a signal held until the outcome was written leaves it as it is
             summary.fail(trainer, error)
         raise
+    finish_loggers(loggers, result)
     _log_outcome(result, out_dir)
     return result
 
@@ -90,18 +98,19 @@ def build_trainer(
     model: nn.Module,
     loss: Loss,
     tracker: EarlyStopping,
-    summary: SummaryWriter,
+    reporters: list[Any],
     out_dir: Path,
     fold: int | None,
 ) -> Trainer:
-    """The optimizer, metrics, schedule and the callbacks that write the run's files, in write order."""
+    """The optimizer, metrics, schedule and the callbacks, in write order: the tracker, the checkpoint and
+    history writers, then ``reporters`` (the summary writer, the progress report, the loggers)."""
     optimizer = OPTIMIZERS.get(cfg.optimizer.name)(model.parameters(), **options(cfg.optimizer))
     metrics = MetricSet(options(cfg.metric), loss, data.n_classes, target_scale(data.preprocessor))
     scheduler = setup_scheduler(cfg, optimizer)
     params = {"epochs": cfg.trainer.epochs, "batch_size": cfg.trainer.batch_size, "samples": len(data.train)}
     prefix = {"fold": fold} if fold is not None else {}
     callbacks = [tracker, CheckpointWriter(out_dir / "checkpoints", tracker),
-                 HistoryWriter(out_dir, params, prefix), summary, ProgressCallback()]  # fmt: skip
+                 HistoryWriter(out_dir, params, prefix), *reporters]  # fmt: skip
     return setup_trainer(cfg, model, optimizer, loss, metrics, scheduler, callbacks)
 
 

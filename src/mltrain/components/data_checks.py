@@ -42,14 +42,13 @@ def column_problems(table: Table) -> list[str]:
         ]
     problems = [p for c in used if (p := _infinite(table, c))]
     problems += [p for c in features if (p := _empty(table, c))]
-    for column in features:
-        found = _mixed(table, column) or _identifier(table, column)
-        if found and table.features_given:
-            finding, fix = found
+    found = {c: f for c in features if (f := _mixed(table, c) or _identifier(table, c))}
+    for finding, fix in found.values():
+        if table.features_given:
             log.warning("%s; used as categories since dataset.features names it%s", finding,
                         f" ({fix.removesuffix(', or ')})" if fix else "")  # fmt: skip
-        elif found:
-            problems.append(f"{found[0]}; {found[1]}{_leave_out(table, column)}")
+        else:
+            problems.append(f"{finding}; {fix}{_leave_out(table, list(found))}")
     return problems
 
 
@@ -72,7 +71,7 @@ def _empty(table: Table, column: str) -> str | None:
     outcome = "has nothing to fill it with" if table.missing == "impute" else "would drop every row"
     return (
         f"column {column!r} of {table.name} is empty (all {len(table.frame)} rows missing); "
-        f"dataset.missing={table.missing} {outcome}; {_leave_out(table, column)}"
+        f"dataset.missing={table.missing} {outcome}; {_leave_out(table, [column])}"
     )
 
 
@@ -126,8 +125,8 @@ def _identifier(table: Table, column: str) -> tuple[str, str] | None:
     )
 
 
-def _leave_out(table: Table, column: str) -> str:
-    """A ``dataset.features=[...]`` hint naming every feature but ``column``."""
-    rest = [str(c) for c in table.features if c != column]
+def _leave_out(table: Table, columns: list[str]) -> str:
+    """A ``dataset.features=[...]`` hint naming every feature but ``columns``."""
+    rest = [str(c) for c in table.features if c not in columns]
     listed = ",".join(rest[:SHOWN]) + (",..." if len(rest) > SHOWN else "")
     return f"leave it out with dataset.features=[{listed}]" if rest else "it is the only feature column"

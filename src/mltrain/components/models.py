@@ -147,6 +147,17 @@ def _error(e: BaseException) -> str:
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
+def compile_in_place(model: nn.Module) -> nn.Module:
+    """``trainer.compile=true``: ``torch.compile`` the model's forward; its ``state_dict`` keys stay as they
+    are, so checkpoints and ``model.pt`` load without it.
+
+    Not ``model.compile()``: in torch 2.13 that captures nothing when the forward is torch's own, as
+    ``nn.Sequential``'s is (pytorch/pytorch#150915), and ``torch.compile(model)`` prefixes the keys.
+    """
+    model.forward = torch.compile(model.forward)
+    return model
+
+
 def load_factory(factory: str) -> Callable[..., Any]:
     """Import ``package.module:function``; a ``ConfigError`` says what could not be found."""
     module_name, _, attr = factory.partition(":")

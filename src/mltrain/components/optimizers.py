@@ -1,6 +1,13 @@
 """Optimizers by the names users type: ``optimizer=nadam optimizer.lr=3e-3``.
 
 Each builder takes the model's parameters and exactly the keys of ``conf/optimizer/<name>.yaml``.
+
+Adam, AdamW, SGD and Adagrad take torch's fused step (one kernel per parameter tensor instead of about ten)
+wherever torch has it for the parameters' device: the CPU since torch 2.4, and CUDA. On the CPU, Adam's
+step on a 20,000-parameter MLP takes about a quarter of the default step's time, which is what makes an
+epoch faster than a hand-written loop (``benchmarks/bench_trainer.py``). Each fused step differs from the
+default step by float rounding (1 ulp); over many steps the differences compound as any rounding does
+(weights about 1e-4 apart after 800 steps, losses equal to 4 decimals). Same seed, same bits, as before.
 """
 
 from __future__ import annotations
@@ -16,6 +23,18 @@ from mltrain.components.registry import Registry
 OPTIMIZERS: Registry = Registry("optimizer")
 
 
+def fused_step(params: list[Tensor]) -> dict[str, bool]:
+    """``{"fused": True}`` when torch has a fused step for every parameter's device and dtype, else ``{}``."""
+    try:
+        from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
+    except ImportError:  # the private helper moved: keep torch's default step
+        return {}
+    devices = _get_fused_kernels_supported_devices()
+    tensors = [t for p in params for t in (p["params"] if isinstance(p, dict) else [p])]
+    supported = all(t.device.type in devices and torch.is_floating_point(t) for t in tensors)
+    return {"fused": True} if tensors and supported else {}
+
+
 @OPTIMIZERS.register("adam")
 def adam(
     params: Iterable[Tensor],
@@ -25,9 +44,11 @@ def adam(
     eps: float = 1e-8,
     amsgrad: bool = False,
 ) -> Optimizer:
+    params = list(params)
     return torch.optim.Adam(
-        params, lr=lr, weight_decay=weight_decay, betas=tuple(betas), eps=eps, amsgrad=amsgrad
-    )
+        params, lr=lr, weight_decay=weight_decay, betas=tuple(betas), eps=eps, amsgrad=amsgrad,
+        **fused_step(params),
+    )  # fmt: skip
 
 
 @OPTIMIZERS.register("adamw")
@@ -39,9 +60,11 @@ def adamw(
     eps: float = 1e-8,
     amsgrad: bool = False,
 ) -> Optimizer:
+    params = list(params)
     return torch.optim.AdamW(
-        params, lr=lr, weight_decay=weight_decay, betas=tuple(betas), eps=eps, amsgrad=amsgrad
-    )
+        params, lr=lr, weight_decay=weight_decay, betas=tuple(betas), eps=eps, amsgrad=amsgrad,
+        **fused_step(params),
+    )  # fmt: skip
 
 
 @OPTIMIZERS.register("sgd")
@@ -53,9 +76,11 @@ def sgd(
     weight_decay: float = 0.0,
     dampening: float = 0.0,
 ) -> Optimizer:
+    params = list(params)
     return torch.optim.SGD(
-        params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, dampening=dampening
-    )
+        params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, dampening=dampening,
+        **fused_step(params),
+    )  # fmt: skip
 
 
 @OPTIMIZERS.register("rmsprop")
@@ -95,9 +120,11 @@ def adagrad(
     initial_accumulator_value: float = 0.1,
     eps: float = 1e-7,
 ) -> Optimizer:
+    params = list(params)
     return torch.optim.Adagrad(
-        params, lr=lr, weight_decay=weight_decay, initial_accumulator_value=initial_accumulator_value, eps=eps
-    )
+        params, lr=lr, weight_decay=weight_decay, initial_accumulator_value=initial_accumulator_value,
+        eps=eps, **fused_step(params),
+    )  # fmt: skip
 
 
 @OPTIMIZERS.register("adamax")

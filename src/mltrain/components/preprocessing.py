@@ -211,14 +211,14 @@ class Preprocessor:
         return cls(**state)
 
 
-def _floats(column: pd.Series) -> np.ndarray:
-    """A numeric column as float64 (missing values as NaN): a view when it is float64 already."""
-    return column.to_numpy(dtype=np.float64, na_value=np.nan)
-
-
 def _finite(values: np.ndarray) -> np.ndarray:
     """The finite values (infinite ones are reported by ``data_checks``, not tripped over here)."""
     return values[np.isfinite(values)]
+
+
+def _floats(column: pd.Series) -> np.ndarray:
+    """A numeric column as float64 (missing values as NaN): a view when it is float64 already."""
+    return column.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 def _is_numeric(column: pd.Series) -> bool:

@@ -92,5 +92,5 @@ def _to_log_files(message: str) -> None:
     """Also write ``message`` to the log files (a run's ``fit.log``), not to the console a second time."""
     record = logging.LogRecord("mltrain.epochs", logging.INFO, __file__, 0, message, None, None)
     for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.FileHandler):
+        if isinstance(handler, logging.FileHandler) and record.levelno >= handler.level:
             handler.handle(record)

@@ -158,7 +158,7 @@ class Trainer:
         logs |= self.metrics(outputs, data.y[order[:n_used]])
         return logs
 
-    @torch.no_grad()
+    @torch.inference_mode()  # no autograd bookkeeping at all: cheaper than no_grad
     def evaluate(self, data: Split) -> dict[str, Tensor]:
         """Mean loss and metrics over ``data`` (in eval mode, batches of ``eval_batch_size``)."""
         self.model.eval()
@@ -172,7 +172,7 @@ class Trainer:
     def predict(self, x: Tensor) -> Tensor:
         """Raw model outputs for ``x`` in eval mode, in batches of ``eval_batch_size``."""
         self.model.eval()
-        with torch.no_grad():
+        with torch.inference_mode():  # as evaluate: a compiled model reuses the same graph
             return torch.cat(
                 [self.model(x[i : i + self.eval_batch_size]) for i in range(0, len(x), self.eval_batch_size)]
             )
