@@ -161,7 +161,7 @@ def check_equivalence(data: Workload, batch_size: int, device: torch.device) -> 
     naive, naive_opt = make_model(1, device, plain_adam)
     hand_epoch(naive, naive_opt, data, batch_size, torch.Generator().manual_seed(2))
     pairs = zip(naive.parameters(), trainer_model.parameters(), strict=True)
-    gap = max(float((a - b).abs().max()) for a, b in pairs)
+    gap = max(float((a - b).detach().abs().max()) for a, b in pairs)
     print(f"batch {batch_size}: mltrain's step against the default step, largest weight difference {gap:.1e}")
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from omegaconf import DictConfig, open_dict
 
 from mltrain.rundirs import remove_if_unused
+from mltrain.startup import end_of_startup
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,10 @@ def run_command(command: str, cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     from mltrain.errors import UserError
 
     try:
-        return importlib.import_module(f"mltrain.commands.{command}").run(cfg, out_dir)
+        module = importlib.import_module(f"mltrain.commands.{command}")
+        if command != "fit":  # fit's start-up ends as training begins (training_run.fit_rows)
+            end_of_startup()
+        return module.run(cfg, out_dir)
     except UserError:
         remove_if_unused(Path(out_dir))
         raise

@@ -37,6 +37,7 @@ from mltrain.config import options
 from mltrain.errors import ConfigError
 from mltrain.files import atomic_write_json, atomic_write_text, remove_temp_files
 from mltrain.interrupts import held_interrupts
+from mltrain.startup import end_of_startup
 from mltrain.training.callbacks import ProgressCallback
 from mltrain.training.checkpoints import load_checkpoint, restore, save_checkpoint
 from mltrain.training.early_stopping import EarlyStopping
@@ -76,6 +77,7 @@ def fit_rows(
     _log_start(cfg, table, data, model, device, out_dir)
     result: dict[str, Any] = {}
     try:
+        end_of_startup()  # the mltrain command's collector back on, start-up objects frozen (startup.py)
         trainer.fit(data.train, data.val)
         tracker.restore(model)
         write_profile(out_dir, table.frame.iloc[rows.train], data.preprocessor, loss, model, data.train.x)
