@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script and of ``python -m mltrain``."""
     from mltrain.startup import defer_gc, end_of_startup
 
-    defer_gc()  # no cyclic GC while Hydra, torch and pandas load (startup.py): about 0.3 s a run
+    defer_gc()  # no cyclic GC while Hydra, torch and pandas load (startup.py): about 1.5 s a run
     try:
         _dispatch(sys.argv[1:] if argv is None else list(argv))
     except KeyboardInterrupt:  # before a command's own handling began, e.g. while importing torch
