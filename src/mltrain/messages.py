@@ -73,6 +73,8 @@ def _omegaconf_message(error: Any, context: str, command: str) -> str:
         parent, _, leaf = str(key).rpartition(".")
         return f"{key} is not a config key{_valid_keys(parent, leaf, command)}"
     lead = context.splitlines()[0].strip() if context else ""
+    if "is not a valid bool" in first:  # OmegaConf takes true/false, yes/no, on/off, 1/0
+        first += "; valid: true, false"
     return f"{key}: {first}" if key else (f"{lead} {first}".strip())
 
 
