@@ -6,8 +6,8 @@ each full collection: six of them during a one-epoch run, with 0.65 s spent insi
 ``gc.callbacks``; the process as a whole uses 1.5 s less CPU without them, a gap not explained yet).
 The command turns the collector off when it starts and, once start-up is over, freezes what exists
 (``gc.freeze``: later collections skip it) and turns it back on. Reference counting frees memory all
-along; only garbage in reference cycles waits (at the freeze about 17,000 such objects from imports, a
-few MB, which stay). Used by ``cli.py`` only: ``import mltrain`` from Python leaves the collector alone.
+along; only garbage in reference cycles waits (at the freeze about 10,000 such objects, from imports and
+data loading, which stay). Used by ``cli.py`` only: ``import mltrain`` from Python leaves the collector alone.
 
     defer_gc()        # cli.main, before Hydra and torch are imported
     end_of_startup()  # training_run.fit_rows as training begins; runner.py before other commands' work
