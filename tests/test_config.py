@@ -28,7 +28,8 @@ from mltrain.components.models import MODELS, SUPPLIED
 from mltrain.components.optimizers import OPTIMIZERS
 from mltrain.components.registry import Registry
 from mltrain.components.schedulers import SCHEDULERS
-from mltrain.config import VALIDATIONS, TrainerConfig, options, validate, validate_config
+from mltrain.config import VALIDATIONS, TrainerConfig, options, validate_config
+from mltrain.data_fit import validate
 from mltrain.errors import ConfigError
 
 Compose = Callable[..., DictConfig]

@@ -55,6 +55,32 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _dispatch(args: list[str]) -> None:
+    parsed = _command_and_rest(args)
+    if parsed is None:  # answered already: usage, version, completion, a command's own --help
+        return
+    command, rest = parsed
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    if command == "report":  # plain argparse: nothing to compose
+        with _report_errors():
+            _report(rest)
+        return
+    from mltrain import completion
+
+    completion.strip_command(command)
+    if command == "fit" and int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under torchrun
+        from mltrain.commands import launch
+
+        if launch.torchrun_rank():
+            sys.exit(launch.follow())  # ranks > 0 run the jobs rank 0 composes and shares
+        launch.lead()
+    _run_hydra(command, rest)
+
+
+def _command_and_rest(args: list[str]) -> tuple[str, list[str]] | None:
+    """The subcommand and its arguments; ``None`` when nothing is left to run (the answer is printed).
+
+    Usage and ``--version`` exit here; an unknown command is a user error.
+    """
     if not args or args[0] in ("-h", "--help", "help"):
         _say(USAGE)
         sys.exit(0 if args else EXIT_USER_ERROR)
@@ -71,7 +97,7 @@ def _dispatch(args: list[str]) -> None:
         words = completion.answer(COMMANDS)
         if words is not None:
             _say(words)
-            return
+            return None
     if command not in COMMANDS:
         from mltrain.errors import choice_problem
 
@@ -82,19 +108,12 @@ def _dispatch(args: list[str]) -> None:
         text = command_help(command)
         if text is not None:
             _say(text)
-            return
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    if command == "report":  # plain argparse: nothing to compose
-        with _report_errors():
-            _report(rest)
-        return
-    completion.strip_command(command)
-    if command == "fit" and int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under torchrun
-        from mltrain.commands import launch
+            return None
+    return command, rest
 
-        if launch.torchrun_rank():
-            sys.exit(launch.follow())  # ranks > 0 run the jobs rank 0 composes and shares
-        launch.lead()
+
+def _run_hydra(command: str, rest: list[str]) -> None:
+    """Compose the command's config from ``rest`` (once) and run it through ``@hydra.main``."""
     global _command
     _command = command
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises; _report_errors turns user errors into one line

@@ -23,7 +23,7 @@ from mltrain.components.datasets import DATASETS, Table
 from mltrain.components.losses import LOSSES, check_loss
 from mltrain.components.models import MODELS
 from mltrain.components.schedulers import check_scheduler
-from mltrain.config import row_problems
+from mltrain.data_fit import row_problems
 from mltrain.errors import ConfigError, DataError
 
 

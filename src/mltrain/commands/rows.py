@@ -18,7 +18,8 @@ from omegaconf import DictConfig, OmegaConf
 from mltrain.components.datasets import DATASETS, Table
 from mltrain.components.losses import Loss
 from mltrain.components.preprocessing import Preprocessor, class_codes, split_indices
-from mltrain.config import options, validate
+from mltrain.config import options
+from mltrain.data_fit import validate
 from mltrain.errors import ConfigError, DataError
 from mltrain.training.trainer import Split
 

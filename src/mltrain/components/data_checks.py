@@ -1,6 +1,6 @@
 """What a loaded table holds that training cannot use, or would use in a way the user did not mean.
 
-    problems = column_problems(table)    # one line per column, for config.validate; warnings are logged
+    problems = column_problems(table)    # one line per column, for data_fit.validate; warnings are logged
 
 The policy (README, "Suspicious columns"):
 
