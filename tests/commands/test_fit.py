@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -93,11 +94,18 @@ def test_resume_equals_an_uninterrupted_run(compose_fit: Compose, tmp_path: Path
                  "early_stopping.patience=10"]  # fmt: skip
     whole, part = tmp_path / "whole", tmp_path / "part"
     fit.run(compose_fit([*overrides, "trainer.epochs=4"]), whole)
-    fit.run(compose_fit([*overrides, "trainer.epochs=2"]), part)
+    first = fit.run(compose_fit([*overrides, "trainer.epochs=2"]), part)
+    (part / "summary.json").write_text(json.dumps(first | {"wall_time_s": 1000.0}))  # a long first part
 
+    started = time.perf_counter()
     summary = fit.run(compose_fit([*overrides, "trainer.epochs=4", f"resume={part}"]), part)
+    took = time.perf_counter() - started
 
     assert summary["status"] == "completed" and summary["epochs_completed"] == 4
+    # the clock of the whole run: the first process's start, both processes' time, when it was resumed
+    assert summary["started_at"] == first["started_at"] and first["resumed_at"] == []
+    assert 1000.0 < summary["wall_time_s"] < 1000.0 + took
+    assert len(summary["resumed_at"]) == 1 and summary["resumed_at"][0] >= first["finished_at"]
     a, b = (pd.read_csv(d / "history.csv").drop(columns="time_s") for d in (whole, part))
     pd.testing.assert_frame_equal(a, b, check_exact=True)
     ma, mb = (load_checkpoint(d / "checkpoints" / "last.pt")["model"] for d in (whole, part))

@@ -66,7 +66,9 @@ def fit_rows(
     atomic_write_json(out_dir / "preprocessing.json", data.preprocessor.to_dict())
     tracker = setup_tracker(cfg)
     static = describe_run(cfg, data, model, device) | ({"fold": fold} if fold is not None else {})
-    summary = SummaryWriter(out_dir / "summary.json", tracker, objective_column(cfg), static)
+    summary = SummaryWriter(
+        out_dir / "summary.json", tracker, objective_column(cfg), static, resumed=resumed is not None
+    )
     loggers = build_loggers(cfg, out_dir, fold)  # logger=[tensorboard,mlflow]; none by default
     trainer = build_trainer(
         cfg, data, model, loss, tracker, [summary, ProgressCallback(), *loggers], out_dir, fold

@@ -15,6 +15,7 @@ same numbers as one that was never stopped.
 from __future__ import annotations
 
 import datetime
+import json
 import logging
 import platform
 import time
@@ -97,15 +98,35 @@ class SummaryWriter(Callback):
         tracker: the run's best-epoch tracker: its monitor, mode and best epoch are the summary's.
         objective: the history column whose value at the best epoch is the run's ``objective``.
         static: fields fixed for the run (seed, device, data sizes, config choices).
+        resumed: the run continues from a checkpoint: ``started_at`` stays the first process's, the
+            earlier processes' ``wall_time_s`` is added to this one's, and ``resumed_at`` gains this time.
     """
 
-    def __init__(self, path: Path, tracker: EarlyStopping, objective: str, static: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        tracker: EarlyStopping,
+        objective: str,
+        static: dict[str, Any],
+        resumed: bool = False,
+    ) -> None:
         self.path, self.tracker, self.objective, self.static = Path(path), tracker, objective, static
         self.started = time.perf_counter()
         self.started_at = _now()
+        self.earlier_s, self.resumed_at = 0.0, []
+        if resumed:
+            self._carry_over()
         self.versions = versions()
         self.summary: dict[str, Any] = {}
         self.extra: dict[str, Any] = {}
+
+    def _carry_over(self) -> None:
+        """The clock of the processes before this one, from the summary they left (if it can be read)."""
+        earlier = read_summary(self.path)
+        self.started_at = earlier.get("started_at") or self.started_at
+        seconds = earlier.get("wall_time_s")
+        self.earlier_s = float(seconds) if isinstance(seconds, int | float) else 0.0
+        self.resumed_at = [*earlier.get("resumed_at", []), _now()]
 
     def on_fit_begin(self, trainer: Trainer) -> None:
         self.write(trainer, RUNNING)
@@ -143,8 +164,9 @@ class SummaryWriter(Callback):
             "best": best,
             "final": history[-1] if history else None,
             "objective": best.get(self.objective) if best else None,
-            "wall_time_s": time.perf_counter() - self.started,
+            "wall_time_s": self.earlier_s + time.perf_counter() - self.started,
             "started_at": self.started_at,
+            "resumed_at": self.resumed_at,
             "finished_at": None if status == RUNNING else _now(),
             **self.static,
             **self.extra,
@@ -152,6 +174,15 @@ class SummaryWriter(Callback):
         }
         atomic_write_json(self.path, self.summary)
         return self.summary
+
+
+def read_summary(path: Path) -> dict[str, Any]:
+    """A ``summary.json`` as a dict; ``{}`` when it is missing or not a JSON object (a damaged file)."""
+    try:
+        found = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def versions() -> dict[str, str]:
