@@ -59,12 +59,8 @@ def test_the_command_trains_with_the_collector_on_and_ends_with_it_on(tmp_path: 
         "finally:\n"
         "    print(json.dumps({'seen': seen, 'after': gc.isenabled(), 'frozen': gc.get_freeze_count()}))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=300
-    )
+    result = run_probe(probe, tmp_path)
 
-    assert done.returncode == 0, done.stderr[-2000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["seen"] and set(result["seen"]) == {True} and result["after"] is True
     assert result["frozen"] > 100_000  # torch, pandas and Hydra's objects
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["status"] == "completed"
@@ -79,8 +75,11 @@ def test_a_refused_command_ends_with_the_collector_on(tmp_path: Path) -> None:
         "except SystemExit as e:\n"
         "    print(json.dumps({'status': e.code, 'on': gc.isenabled()}))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=300
-    )
+    assert run_probe(probe, tmp_path) == {"status": 2, "on": True}
 
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"status": 2, "on": True}
+
+def run_probe(code: str, cwd: Path) -> dict:
+    """Run ``code`` in a fresh interpreter; the JSON object its last line of output prints."""
+    done = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=300)
+    assert done.stdout.strip(), done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
