@@ -126,7 +126,8 @@ class SummaryWriter(Callback):
         self.started_at = earlier.get("started_at") or self.started_at
         seconds = earlier.get("wall_time_s")
         self.earlier_s = float(seconds) if isinstance(seconds, int | float) else 0.0
-        self.resumed_at = [*earlier.get("resumed_at", []), _now()]
+        before = earlier.get("resumed_at")
+        self.resumed_at = [*(before if isinstance(before, list) else []), _now()]
 
     def on_fit_begin(self, trainer: Trainer) -> None:
         self.write(trainer, RUNNING)
