@@ -22,10 +22,9 @@ from omegaconf import OmegaConf
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, log_loss
 
 import mltrain
-from mltrain.artifacts.sweep import read_overrides
 from mltrain.components.datasets import DATASETS
 from mltrain.overrides import keyword_overrides, override_string, override_value
-from mltrain.rundirs import slug
+from mltrain.rundirs import read_overrides, slug
 from tests.test_cli import mltrain as mltrain_command
 from tests.test_cli import write_penguins
 
@@ -229,6 +228,8 @@ def test_run_dir_and_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
     assert longer.path == Path("my run") and list(longer.history.epoch) == [1, 2]
     assert read_overrides("my run") == ["dataset=iris", "trainer.epochs=1", "model.hidden=[8]"]  # as started
+    further = mltrain.fit(trainer={"epochs": 3}, resume="my run")  # the run's own overrides come back
+    assert list(further.history.epoch) == [1, 2, 3] and further.summary["data"]["features"] == 4
     assert not Path("runs").exists()
 
 

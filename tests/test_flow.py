@@ -37,13 +37,13 @@ def test_fit_evaluate_predict_resume_report_on_the_directory_fit_printed(tmp_pat
     assert predicted.returncode == 0, predicted.stderr
     assert len(pd.read_csv(tmp_path / "preds.csv")) == 300
 
-    resumed = mltrain(
-        "fit", *data, "trainer.epochs=4", "metric=[accuracy,f1]", f"resume='{run}'", cwd=tmp_path
-    )
+    # the run's own overrides come back with it: only what changes is typed
+    resumed = mltrain("fit", f"resume='{run}'", "trainer.epochs=4", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert printed_run_dir(resumed.stdout) == run
     summary = json.loads((Path(run) / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["epochs_completed"] == 4
+    assert summary["data"]["classes"] == ["Adelie", "Chinstrap", "Gentoo"] and len(summary["resumed_at"]) == 1
     assert len(pd.read_csv(Path(run) / "history.csv")) == 4
     assert not (Path(run) / ".lock").exists()
     fit_log = (Path(run) / "fit.log").read_text()

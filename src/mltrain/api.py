@@ -59,13 +59,14 @@ def fit(*overrides: str, run_dir: str | os.PathLike | None = None, **options: An
     """
     from mltrain.files import make_dir
     from mltrain.overrides import keyword_overrides, override_string
-    from mltrain.rundirs import check_unlocked, new_run_dir, resume_dir
+    from mltrain.rundirs import check_unlocked, new_run_dir, resume_dir, resumed_overrides
 
     args = [*map(override_string, overrides), *keyword_overrides(options)]
     cfg = compose_fit(args)
     resume = cfg.get("resume")
     if resume:
         out_dir = resume_dir(str(resume))  # its .hydra/ keeps the overrides the run was started with
+        cfg = compose_fit(resumed_overrides(out_dir, args))  # those, then the ones given here
         if run_dir is not None and Path(run_dir).resolve() != out_dir.resolve():
             raise ConfigError(f"resume={resume} continues in its own directory; leave out run_dir={run_dir}")
     else:

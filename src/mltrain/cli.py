@@ -135,10 +135,11 @@ def _prepared(args: list[str]) -> list[str]:
 
     A run directory holds ``=`` and ``,`` (``..._dataset-iris``, or a user's own ``hydra.run.dir``), and
     paths may hold spaces or brackets: quoted, Hydra reads each exactly as typed. ``resume=<dir>`` makes
-    ``<dir>`` Hydra's run directory, checked (and its lock) before Hydra writes anything there.
+    ``<dir>`` Hydra's run directory, checked (and its lock) before Hydra writes anything there, and puts
+    the run's own overrides before the given ones (``mltrain fit resume=<dir>`` alone continues it).
     """
     from mltrain.files import make_dir
-    from mltrain.rundirs import check_unlocked, hydra_quoted, resume_dir, unquote
+    from mltrain.rundirs import check_unlocked, hydra_quoted, resume_dir, resumed_overrides, unquote
 
     multirun = "-m" in args or "--multirun" in args
     values = {}
@@ -153,7 +154,7 @@ def _prepared(args: list[str]) -> list[str]:
     if resume and resume != "null":
         if multirun:
             _fail("resume= continues one run; it cannot be combined with -m/--multirun")
-        resume_dir(resume)
+        out = resumed_overrides(resume_dir(resume), out)  # the run's own overrides, then the given ones
         out += [] if "hydra.run.dir" in values else [f"hydra.run.dir={hydra_quoted(resume)}"]
         out.append("hydra.output_subdir=null")  # the run's .hydra/ keeps the overrides it was started with
     elif "hydra.run.dir" in values and not multirun:

@@ -170,6 +170,34 @@ def resume_dir(value: str) -> Path:
     return run_dir
 
 
+def read_overrides(run_dir: Path) -> list[str]:
+    """The command-line overrides of a run, from Hydra's ``.hydra/overrides.yaml`` (``[]`` if absent)."""
+    path = Path(run_dir) / ".hydra" / "overrides.yaml"
+    if not path.is_file():
+        return []
+    from omegaconf import OmegaConf
+
+    try:
+        return [str(item) for item in OmegaConf.to_container(OmegaConf.load(path)) or []]
+    except Exception:  # noqa: BLE001 - a broken file must not stop a table of the other runs
+        return []
+
+
+def override_key(override: str) -> str:
+    """The key an override sets: ``+trainer.x=1`` -> ``trainer.x``, ``dataset=csv`` -> ``dataset``."""
+    return override.lstrip("+~").partition("=")[0]
+
+
+def resumed_overrides(run_dir: Path, given: list[str]) -> list[str]:
+    """``resume=<run_dir>``'s overrides: the run's own (``.hydra/overrides.yaml``), then ``given``.
+
+    So ``mltrain fit resume=<dir>`` continues the run as it was started, and ``trainer.epochs=20`` added
+    to it trains further; an override given again replaces the saved one with the same key.
+    """
+    keys = {override_key(o) for o in given}
+    return [o for o in read_overrides(run_dir) if override_key(o) not in keys] + given
+
+
 def unquote(value: str) -> str:
     """A value without one pair of surrounding quotes: ``'runs/fit/a'`` -> ``runs/fit/a``."""
     if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mltrain.artifacts.sweep import read_json, read_overrides
+from mltrain.artifacts.sweep import read_json
+from mltrain.rundirs import read_overrides
 from mltrain.schemas import objective_direction
 
 CLASSIFICATION, REGRESSION = "classification", "regression"

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mltrain.files import atomic_write_json, atomic_write_text
+from mltrain.rundirs import read_overrides
 
 SWEEP_COLUMNS = (
     "job", "dir", "overrides", "status", "objective", "best_epoch", "epochs_completed", "wall_time_s",
@@ -29,19 +30,6 @@ def read_json(path: Path) -> dict[str, Any] | None:
         return json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return None
-
-
-def read_overrides(run_dir: Path) -> list[str]:
-    """The command-line overrides of a run, from Hydra's ``.hydra/overrides.yaml`` (``[]`` if absent)."""
-    path = Path(run_dir) / ".hydra" / "overrides.yaml"
-    if not path.is_file():
-        return []
-    from omegaconf import OmegaConf
-
-    try:
-        return [str(item) for item in OmegaConf.to_container(OmegaConf.load(path)) or []]
-    except Exception:  # noqa: BLE001 - a broken file must not stop a table of the other runs
-        return []
 
 
 def job_row(job_dir: Path) -> dict[str, Any]:

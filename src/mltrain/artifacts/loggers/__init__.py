@@ -61,9 +61,9 @@ class RunInfo:
     @cached_property
     def overrides(self) -> list[str]:
         """The command-line overrides of the run (``.hydra/overrides.yaml``), ``logger`` keys left out."""
-        from mltrain.artifacts.sweep import read_overrides
+        from mltrain.rundirs import override_key, read_overrides
 
-        return [o for o in read_overrides(self.run_dir) if _override_key(o).split(".")[0] != "logger"]
+        return [o for o in read_overrides(self.run_dir) if override_key(o).split(".")[0] != "logger"]
 
 
 def hydra_mode(run_dir: Path) -> str | None:
@@ -73,10 +73,6 @@ def hydra_mode(run_dir: Path) -> str | None:
         return None
     mode = OmegaConf.select(OmegaConf.load(path), "hydra.mode", throw_on_resolution_failure=False)
     return str(mode) if mode is not None else None
-
-
-def _override_key(override: str) -> str:
-    return override.lstrip("+~").partition("=")[0]
 
 
 def flat_config(cfg: DictConfig) -> dict[str, Any]:
