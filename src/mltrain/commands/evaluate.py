@@ -2,6 +2,7 @@
 
     mltrain evaluate run=runs/fit/<run>          # the run's test rows, else its validation rows
     mltrain evaluate run=runs/fit/<run> input=new.csv max_drop=0.05
+    mltrain evaluate run=runs/fit/<run> input=new.parquet
 
 Writes ``evaluation.json`` (metrics, change against the training-time metrics, and for classifiers the
 confusion matrix and per-class report) and ``plots/confusion_matrix.png`` to ``out_dir``. ``failed`` lists
@@ -18,8 +19,8 @@ import pandas as pd
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from mltrain.commands.saved import SavedRun, check_frame, csv_options, ensemble_outputs, load_run
-from mltrain.components.datasets import read_csv
+from mltrain.commands.inputs import read_input
+from mltrain.commands.saved import SavedRun, check_frame, ensemble_outputs, load_run
 from mltrain.components.metrics import MetricSet
 from mltrain.config import options
 from mltrain.errors import ConfigError, DataError
@@ -92,11 +93,10 @@ def evaluate_frame(
 
 
 def _rows(runs: list[SavedRun], source: str | None) -> tuple[pd.DataFrame, str]:
-    """The labelled rows to score: a CSV, or the run's test (else validation) rows rebuilt from its config."""
+    """The labelled rows to score: a CSV or Parquet file, or the run's test (else validation) rows rebuilt
+    from its config."""
     if source is not None:
-        if not Path(source).is_file():
-            raise DataError(f"input={source}: no such file")
-        return read_csv(Path(source), f"input={source}", **csv_options(runs[0])), f"input={source}"
+        return read_input(Path(source), runs[0], f"input={source}"), f"input={source}"
     if len(runs) > 1:
         raise ConfigError("a k-fold run has no common held-out rows; pass input=<csv>, or run=<run>/fold_<i>")
     return held_out_rows(runs[0])
