@@ -2,7 +2,7 @@
 
 Numeric columns are standardised, categorical columns (strings, booleans) one-hot encoded, class labels
 mapped to indices in sorted order, regression targets standardised. The fitted state is plain JSON
-(``preprocessing.json`` in the run directory), so ``predict`` can apply it to a raw CSV later.
+(``preprocessing.json`` in the run directory), so ``predict`` can apply it to a raw CSV or Parquet file later.
 
 Large tables are worked on one column at a time, straight into the float32 matrix the model takes:
 no copy of the whole table (a 5-million-row table has no memory to spare for one), and no Python object
