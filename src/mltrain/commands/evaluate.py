@@ -98,7 +98,10 @@ def _rows(runs: list[SavedRun], source: str | None) -> tuple[pd.DataFrame, str]:
     if source is not None:
         return read_input(Path(source), runs[0], f"input={source}"), f"input={source}"
     if len(runs) > 1:
-        raise ConfigError("a k-fold run has no common held-out rows; pass input=<csv>, or run=<run>/fold_<i>")
+        raise ConfigError(
+            "a k-fold run has no common held-out rows; pass input=<labelled csv or parquet>, "
+            "or run=<run>/fold_<i>"
+        )
     return held_out_rows(runs[0])
 
 
@@ -115,7 +118,9 @@ def held_out_rows(saved: SavedRun) -> tuple[pd.DataFrame, str]:
     rows = fold_rows(cfg, table, saved.loss)[fold - 1] if fold else split_rows(cfg, table, saved.loss)
     part, name = (rows.test, "test rows") if len(rows.test) else (rows.val, "validation rows")
     if not len(part):
-        raise ConfigError(f"run={saved.path} kept no test or validation rows; pass input=<labelled csv>")
+        raise ConfigError(
+            f"run={saved.path} kept no test or validation rows; pass input=<labelled csv or parquet>"
+        )
     return table.frame.iloc[part].reset_index(drop=True), f"the run's {name}"
 
 
