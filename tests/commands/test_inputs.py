@@ -165,6 +165,9 @@ def test_a_bad_file_is_one_user_error_naming_input(penguins, tmp_path: Path, mon
                                        "max_drop": None}), tmp_path)  # fmt: skip
     with pytest.raises(DataError, match=r"^input=nope.parquet: no such file$"):
         run_predict(input="nope.parquet")
+    (tmp_path / "parts.parquet").mkdir()  # as Spark writes a data set
+    with pytest.raises(DataError, match=r"parts.parquet is a directory; name one CSV or Parquet file$"):
+        run_predict(input=str(tmp_path / "parts.parquet"))
     with pytest.raises(ConfigError, match=r"^output=p.parquet: predict writes CSV; name a .csv file"):
         run_predict(input=str(tmp_path / "renamed.parquet"), output="p.parquet")
     assert not (tmp_path / "p.csv").exists()

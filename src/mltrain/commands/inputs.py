@@ -54,6 +54,8 @@ def input_chunks(
         DataError: as :func:`read_input`.
     """
     path = Path(path)
+    if path.is_dir():  # a partitioned Parquet data set is a directory: name one of its files
+        raise DataError(f"{source} is a directory; name one CSV or Parquet file")
     if not path.is_file():
         raise DataError(f"{source}: no such file")
     pre = saved.preprocessor
