@@ -163,6 +163,10 @@ def test_a_bad_file_is_one_user_error_naming_input(penguins, tmp_path: Path, mon
     with pytest.raises(DataError, match="is not a readable Parquet file: Parquet file size is 0 bytes"):
         evaluate.run(OmegaConf.create({"run": str(run), "input": str(tmp_path / "empty.parquet"),
                                        "max_drop": None}), tmp_path)  # fmt: skip
+    frame.iloc[:0].to_parquet(tmp_path / "header.parquet")  # the columns, no rows
+    with pytest.raises(DataError, match="header.parquet has no rows with a label in 'species'"):
+        evaluate.run(OmegaConf.create({"run": str(run), "input": str(tmp_path / "header.parquet"),
+                                       "max_drop": None}), tmp_path)  # fmt: skip
     with pytest.raises(DataError, match=r"^input=nope.parquet: no such file$"):
         run_predict(input="nope.parquet")
     (tmp_path / "parts.parquet").mkdir()  # as Spark writes a data set

@@ -132,6 +132,8 @@ def score(runs: list[SavedRun], frame: pd.DataFrame, source: str) -> tuple[dict[
     if pre.target not in frame.columns:
         raise DataError(f"{source} has no target column {pre.target!r}; evaluate needs labelled rows")
     frame = frame.dropna(subset=[pre.target])
+    if frame.empty:
+        raise DataError(f"{source} has no rows with a label in {pre.target!r}; evaluate needs labelled rows")
     for r in runs:
         check_frame(r.preprocessor, frame, source)
     y = loss.encode_targets(torch.from_numpy(pre.encode_target(frame[pre.target])))
