@@ -66,6 +66,7 @@ def readme_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     data.to_csv(tmp_path / "data.csv", index=False)
     data.to_csv(tmp_path / "data.csv.gz", index=False)
     data.to_parquet(tmp_path / "data.parquet")
+    frame.to_parquet(tmp_path / "train.parquet")  # penguins, for the Parquet walk of evaluate and predict
     (tmp_path / "mymodels.py").write_text(re.search(r"```python\n(.*?)```", README, flags=re.S).group(1))
     monkeypatch.syspath_prepend(str(tmp_path))
     return tmp_path

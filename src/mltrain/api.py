@@ -225,7 +225,7 @@ class Run:
         """Predictions for raw rows, as ``mltrain predict`` writes them.
 
         Args:
-            data: a DataFrame (or a CSV path) with the feature columns, in any order.
+            data: a DataFrame (or a CSV or Parquet path) with the feature columns, in any order.
             id: a column of ``data`` copied to the output.
 
         Returns:
@@ -236,7 +236,7 @@ class Run:
         """
         from mltrain.commands.predict import predict_frame
 
-        frame, source = _frame(data)
+        frame, source = _frame(data, self.models[0], (id,) if id else ())
         out = predict_frame(self.models, frame, id, source)
         out.index = frame.index
         return out
@@ -247,8 +247,8 @@ class Run:
         """Metrics of the model on labelled rows, as ``mltrain evaluate`` computes them; writes nothing.
 
         Args:
-            data: a DataFrame (or CSV path) with the target column; ``None``: the run's test rows, else its
-                validation rows, rebuilt from its config and seed.
+            data: a DataFrame (or CSV or Parquet path) with the target column; ``None``: the run's test rows,
+                else its validation rows, rebuilt from its config and seed.
             max_drop: ``failed`` lists the metrics worse than at training time by more than this.
 
         Returns:
@@ -258,7 +258,7 @@ class Run:
         from mltrain.commands.evaluate import evaluate_frame, held_out_rows
 
         if data is not None:
-            frame, source = _frame(data)
+            frame, source = _frame(data, self.models[0])
         elif self.folds:
             raise ConfigError(
                 "a k-fold run has no common held-out rows; pass labelled rows, run.evaluate(frame), "
@@ -284,12 +284,15 @@ class Run:
         return f"Run('{self.path}', status={self.status}{shown})"
 
 
-def _frame(data: pd.DataFrame | str | os.PathLike) -> tuple[pd.DataFrame, str]:
-    """The rows to score and what messages call them."""
+def _frame(
+    data: pd.DataFrame | str | os.PathLike, saved: Any, extra: tuple[str, ...] = ()
+) -> tuple[pd.DataFrame, str]:
+    """The rows to score and what messages call them; a path is read as the commands read ``input=``."""
     if isinstance(data, pd.DataFrame):
         return data, FRAME
-    if isinstance(data, str | os.PathLike) and Path(data).is_file():
-        return pd.read_csv(data), f"input={os.fspath(data)}"
     if isinstance(data, str | os.PathLike):
-        raise DataError(f"input={os.fspath(data)}: no such file")
-    raise DataError(f"pass a pandas DataFrame or a CSV path, got {type(data).__name__}")
+        from mltrain.commands.inputs import read_input
+
+        source = f"input={os.fspath(data)}"
+        return read_input(Path(data), saved, source, extra), source
+    raise DataError(f"pass a pandas DataFrame or a CSV or Parquet path, got {type(data).__name__}")

@@ -28,10 +28,11 @@ EXIT_IO = 74  # sysexits' EX_IOERR: a file could not be written
 COMMANDS = {
     "fit": "train a model: mltrain fit [group=choice] [key=value] ... (see mltrain fit --help)",
     "report": "one table of runs, sweep jobs and folds, best first: mltrain report [dir ...] (see --help)",
-    "evaluate": "score a finished run: mltrain evaluate run=<run dir> [input=<csv>] [max_drop=<x>]",
-    "predict": "predict with a run: mltrain predict run=<run dir> input=<csv> output=<csv> [id=<col>]",
+    "evaluate": "score a finished run: mltrain evaluate run=<run dir> [input=<csv|parquet>] [max_drop=<x>]",
+    "predict": "predict with a run: mltrain predict run=<run dir> input=<csv|parquet> output=<csv> "
+    "[id=<col>]",
     "export": "a run as one ONNX / TorchScript file: mltrain export run=<run dir> [format=onnx|torchscript]",
-    "monitor": "drift of new rows from the training rows: mltrain monitor run=<run dir> input=<csv>",
+    "monitor": "drift of new rows from the training rows: mltrain monitor run=<run dir> input=<csv|parquet>",
 }
 USAGE = "usage: mltrain <command> [overrides] [hydra flags]\n\ncommands:\n" + "\n".join(
     f"  {name:<10}{text}" for name, text in COMMANDS.items()

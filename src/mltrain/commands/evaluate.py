@@ -2,6 +2,7 @@
 
     mltrain evaluate run=runs/fit/<run>          # the run's test rows, else its validation rows
     mltrain evaluate run=runs/fit/<run> input=new.csv max_drop=0.05
+    mltrain evaluate run=runs/fit/<run> input=new.parquet
 
 Writes ``evaluation.json`` (metrics, change against the training-time metrics, and for classifiers the
 confusion matrix and per-class report) and ``plots/confusion_matrix.png`` to ``out_dir``. ``failed`` lists
@@ -18,8 +19,8 @@ import pandas as pd
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from mltrain.commands.saved import SavedRun, check_frame, csv_options, ensemble_outputs, load_run
-from mltrain.components.datasets import read_csv
+from mltrain.commands.inputs import read_input
+from mltrain.commands.saved import SavedRun, check_frame, ensemble_outputs, load_run
 from mltrain.components.metrics import MetricSet
 from mltrain.config import options
 from mltrain.errors import ConfigError, DataError
@@ -92,13 +93,15 @@ def evaluate_frame(
 
 
 def _rows(runs: list[SavedRun], source: str | None) -> tuple[pd.DataFrame, str]:
-    """The labelled rows to score: a CSV, or the run's test (else validation) rows rebuilt from its config."""
+    """The labelled rows to score: a CSV or Parquet file, or the run's test (else validation) rows rebuilt
+    from its config."""
     if source is not None:
-        if not Path(source).is_file():
-            raise DataError(f"input={source}: no such file")
-        return read_csv(Path(source), f"input={source}", **csv_options(runs[0])), f"input={source}"
+        return read_input(Path(source), runs[0], f"input={source}"), f"input={source}"
     if len(runs) > 1:
-        raise ConfigError("a k-fold run has no common held-out rows; pass input=<csv>, or run=<run>/fold_<i>")
+        raise ConfigError(
+            "a k-fold run has no common held-out rows; pass input=<labelled csv or parquet>, "
+            "or run=<run>/fold_<i>"
+        )
     return held_out_rows(runs[0])
 
 
@@ -115,7 +118,9 @@ def held_out_rows(saved: SavedRun) -> tuple[pd.DataFrame, str]:
     rows = fold_rows(cfg, table, saved.loss)[fold - 1] if fold else split_rows(cfg, table, saved.loss)
     part, name = (rows.test, "test rows") if len(rows.test) else (rows.val, "validation rows")
     if not len(part):
-        raise ConfigError(f"run={saved.path} kept no test or validation rows; pass input=<labelled csv>")
+        raise ConfigError(
+            f"run={saved.path} kept no test or validation rows; pass input=<labelled csv or parquet>"
+        )
     return table.frame.iloc[part].reset_index(drop=True), f"the run's {name}"
 
 
@@ -127,6 +132,8 @@ def score(runs: list[SavedRun], frame: pd.DataFrame, source: str) -> tuple[dict[
     if pre.target not in frame.columns:
         raise DataError(f"{source} has no target column {pre.target!r}; evaluate needs labelled rows")
     frame = frame.dropna(subset=[pre.target])
+    if frame.empty:
+        raise DataError(f"{source} has no rows with a label in {pre.target!r}; evaluate needs labelled rows")
     for r in runs:
         check_frame(r.preprocessor, frame, source)
     y = loss.encode_targets(torch.from_numpy(pre.encode_target(frame[pre.target])))

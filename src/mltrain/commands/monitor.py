@@ -1,6 +1,7 @@
 """``mltrain monitor``: how far new, unlabelled rows have drifted from a run's training rows.
 
     mltrain monitor run=runs/fit/<run> input=new.csv [max_drift=0.25] [max_ks=0.2] [max_drop=0.05]
+    mltrain monitor run=runs/fit/<run> input=new.parquet
 
 Compares each feature column of ``input``, and the model's predictions on it, with the run's
 ``profile.json`` (``artifacts/profile.py``): the population stability index and, for numbers, the
@@ -23,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mltrain.artifacts.drift import compare_profile
 from mltrain.artifacts.profile import load_profile, prediction_values
+from mltrain.commands.inputs import read_input
 from mltrain.commands.saved import SavedRun, load_run, outputs
 from mltrain.components.preprocessing import Preprocessor
 from mltrain.errors import ConfigError, DataError
@@ -44,7 +46,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     runs = load_run(Path(cfg.run))
     profiles = [_profile(r, cfg.run) for r in runs]
     source = f"input={cfg.input}"
-    frame = read_rows(Path(cfg.input), runs[0].preprocessor, source)
+    frame = read_rows(Path(cfg.input), runs[0], source)
     scored = np.logical_and.reduce([scorable(r.preprocessor, frame) for r in runs])
     if not scored.all():
         log.warning(
@@ -89,14 +91,11 @@ def _profile(saved: SavedRun, run_dir: str) -> dict[str, Any]:
     return profile
 
 
-def read_rows(path: Path, pre: Preprocessor, source: str) -> pd.DataFrame:
-    """The input CSV, checked: every feature column present, numeric columns holding numbers."""
-    if not path.is_file():
-        raise DataError(f"{source}: no such file")
-    try:
-        frame = pd.read_csv(path)
-    except pd.errors.EmptyDataError as e:
-        raise DataError(f"{source} is empty") from e
+def read_rows(path: Path, saved: SavedRun, source: str) -> pd.DataFrame:
+    """The input CSV or Parquet file (``commands/inputs.py``), checked: every feature column present,
+    numeric columns holding numbers."""
+    pre = saved.preprocessor
+    frame = read_input(path, saved, source)
     missing = [c for c in pre.features if c not in frame.columns]
     if missing:
         raise DataError(f"{source} has no column {', '.join(map(repr, missing))} (the model needs it)")

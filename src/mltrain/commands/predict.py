@@ -1,6 +1,7 @@
-"""``mltrain predict``: a finished run's predictions for the rows of a raw CSV, streamed in chunks.
+"""``mltrain predict``: a finished run's predictions for the rows of a raw CSV or Parquet file, in chunks.
 
     mltrain predict run=runs/fit/<run> input=new.csv output=preds.csv id=name
+    mltrain predict run=runs/fit/<run> input=new.parquet output=preds.csv
 
 The output has the ``id`` column (when given), ``prediction`` (the label in the data's own names, or the
 value in the target's units) and, for classifiers, ``prob_<class>`` per class. A k-fold parent directory
@@ -16,14 +17,9 @@ from typing import Any
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from mltrain.commands.saved import (
-    SavedRun,
-    check_frame,
-    csv_options,
-    ensemble_outputs,
-    load_run,
-    to_original_units,
-)
+from mltrain.commands.inputs import input_chunks
+from mltrain.commands.saved import SavedRun, check_frame, ensemble_outputs, load_run, to_original_units
+from mltrain.components.tables import is_parquet
 from mltrain.errors import ConfigError, DataError
 from mltrain.files import atomic_file
 
@@ -46,10 +42,12 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         raise ConfigError(
             f"chunksize={cfg.chunksize} must be a whole number of rows >= 1, e.g. chunksize=10000"
         )
+    output = Path(cfg.output)
+    if is_parquet(output):
+        raise ConfigError(f"output={output}: predict writes CSV; name a .csv file, e.g. output=preds.csv")
     runs = load_run(Path(cfg.run))
-    source, output = Path(cfg.input), Path(cfg.output)
-    if not source.is_file():
-        raise DataError(f"input={source}: no such file")
+    source = f"input={cfg.input}"
+    chunks = input_chunks(Path(cfg.input), runs[0], cfg.chunksize, source, [cfg.id] if cfg.id else [])
     if output.is_dir():
         raise ConfigError(
             f"output={output} is a directory; name the CSV file to write, e.g. output=preds.csv"
@@ -57,24 +55,12 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     output.parent.mkdir(parents=True, exist_ok=True)
     rows = 0
     with atomic_file(output) as f:  # an error in a later chunk leaves an existing output file as it was
-        for i, chunk in enumerate(_chunks(source, cfg.chunksize, csv_options(runs[0]))):
-            frame = predict_frame(runs, chunk, cfg.id, f"input={source}")
+        for i, chunk in enumerate(chunks):
+            frame = predict_frame(runs, chunk, cfg.id, source)
             frame.to_csv(f, header=i == 0, index=False, lineterminator="\n")
             rows += len(frame)
     log.info("%d predictions from %d model(s) of %s -> %s", rows, len(runs), cfg.run, output)
     return {"status": "completed", "rows": rows, "output": str(output)}
-
-
-def _chunks(source: Path, chunksize: int, options: dict[str, Any]) -> Any:
-    """The input's rows, ``chunksize`` at a time, read as the run read its training CSV."""
-    try:
-        yield from pd.read_csv(source, chunksize=chunksize, **options)
-    except pd.errors.EmptyDataError as e:
-        raise DataError(f"input={source} is empty") from e
-    except (pd.errors.ParserError, UnicodeDecodeError) as e:
-        raise DataError(f"input={source} is not a readable CSV file: {' '.join(str(e).split())}") from e
-    except OSError as e:  # a read error: cli.py would otherwise report it as "cannot write"
-        raise DataError(f"input={source}: cannot read it: {e.strerror or e}") from e
 
 
 def predict_frame(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -172,16 +171,6 @@ def csv(
         raise DataError(f"dataset.path={path} has no data rows")
     chosen = list(features) if features is not None else [c for c in frame.columns if c != target]
     return Table(file.name, frame, target, chosen, None, None, missing, features is not None)
-
-
-def read_csv(file: Path, source: str, **kwargs: Any) -> pd.DataFrame:
-    """``pd.read_csv`` with a file that cannot be read or parsed reported as a ``DataError`` naming it."""
-    try:
-        return pd.read_csv(file, **kwargs)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as e:
-        raise DataError(f"{source} is not a readable CSV file: {' '.join(str(e).split())}") from e
-    except OSError as e:
-        raise DataError(f"{source}: cannot read {file}: {e.strerror or e}") from e
 
 
 def _header(file: Path, path: str, sep: str) -> list[str]:

@@ -2,7 +2,7 @@
 
 Numeric columns are standardised, categorical columns (strings, booleans) one-hot encoded, class labels
 mapped to indices in sorted order, regression targets standardised. The fitted state is plain JSON
-(``preprocessing.json`` in the run directory), so ``predict`` can apply it to a raw CSV later.
+(``preprocessing.json`` in the run directory), so ``predict`` can apply it to a raw CSV or Parquet file later.
 
 Large tables are worked on one column at a time, straight into the float32 matrix the model takes:
 no copy of the whole table (a 5-million-row table has no memory to spare for one), and no Python object
@@ -120,6 +120,7 @@ class Preprocessor:
     target: str
     target_mean: float | None = None
     target_scale: float | None = None
+    float32: list[str] = dataclasses.field(default_factory=list)  # numeric columns training read as float32
 
     @classmethod
     def fit(cls, table: Table, rows: np.ndarray, classifier: bool) -> Preprocessor:
@@ -160,6 +161,7 @@ class Preprocessor:
             target=table.target,
             target_mean=None if classifier else float(y.mean()),
             target_scale=None if classifier else float(y.std() or 1.0),
+            float32=[c for c in numeric if frame[c].dtype == np.float32],
         )
 
     @property
@@ -170,13 +172,18 @@ class Preprocessor:
         """Encode and scale the feature columns of a raw frame into a float32 matrix.
 
         Each column is written straight into the matrix, so the work memory is one column, not the table.
+        A column training read as float32 (``float32``) is rounded to float32 first when it comes as
+        float64, so new rows give the model the very inputs the same rows gave it in training.
         """
         missing = [c for c in self.features if c not in frame.columns]
         if missing:
             raise DataError(f"the data has no column {', '.join(map(repr, missing))}")
         out = np.empty((len(frame), self.n_features), dtype=np.float32)
+        narrowed = set(self.float32)
         for j, column in enumerate(self.numeric):
             values = _floats(frame[column])
+            if column in narrowed and frame[column].dtype != np.float32:
+                values = values.astype(np.float32).astype(np.float64)
             if column in self.fill:
                 values = np.where(np.isnan(values), self.fill[column], values)
             out[:, j] = (values - self.mean[j]) / self.scale[j]

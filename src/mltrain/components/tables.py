@@ -1,6 +1,7 @@
 """Reading a table file for ``dataset=csv``: CSV, plain or compressed, and Parquet, without extra copies.
 
     frame = read_table(Path("big.parquet"), sep=",", columns=None, exact={"label"})
+    for chunk in parquet_frames(Path("new.parquet"), {"a", "b"}, 10000, "input=new.parquet"): ...
 
 * Parquet (``.parquet``, ``.pq``) needs pyarrow (``pip install 'mltrain[parquet]'``).
 * CSV compressed as ``.gz``, ``.bz2``, ``.zip`` (one file inside), ``.xz`` or ``.zst`` is decompressed as
@@ -20,6 +21,7 @@ import bz2
 import gzip
 import lzma
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -95,15 +97,70 @@ def count_rows(path: Path) -> tuple[int, bool]:
     return max(0, round(text_size * lines / max(1, len(sample))) - 1), False
 
 
-def _parquet(path: Path) -> Any:
-    """``pyarrow.parquet``, or a :class:`DataError` that says how to install it."""
+def _parquet(path: Path, source: str = "") -> Any:
+    """``pyarrow.parquet``, or a :class:`DataError` that says how to install it (naming ``source``)."""
     try:
         import pyarrow.parquet as pq
     except ImportError:
         raise DataError(
-            f"{path.name}: reading Parquet needs pyarrow; pip install 'mltrain[parquet]'"
+            f"{source or path.name}: reading Parquet needs pyarrow; pip install 'mltrain[parquet]'"
         ) from None
     return pq
+
+
+def parquet_frames(path: Path, wanted: set[str], rows: int | None, source: str) -> Iterator[pd.DataFrame]:
+    """The ``wanted`` columns a Parquet file has, ``rows`` rows at a time (``None``: all in one frame).
+
+    Each batch is read only when the one before it has been used, so a file larger than the memory can be
+    worked through. Frames are indexed by row number from 0, continuing across batches; dictionary
+    (categorical) columns come as their values, and pandas' metadata in the file is not applied, so the
+    types are those a CSV of the same rows would give (an integer column with gaps: float64).
+
+    Raises:
+        DataError: pyarrow is not installed, or the file cannot be read or is not Parquet.
+    """
+    pq = _parquet(path, source)
+    batches = _parquet_batches(pq, path, wanted, rows, source)
+    start = 0
+    while (batch := next(batches, None)) is not None:
+        frame = batch.to_pandas(ignore_metadata=True, split_blocks=True, self_destruct=True)
+        frame.index = pd.RangeIndex(start, start + len(frame))
+        start += len(frame)
+        yield frame
+
+
+def _parquet_batches(pq: Any, path: Path, wanted: set[str], rows: int | None, source: str) -> Iterator[Any]:
+    """pyarrow tables of the file's ``wanted`` columns, dictionaries decoded; one empty table for no rows."""
+    import pyarrow as pa
+
+    try:
+        file = pq.ParquetFile(path)
+        columns = [c for c in file.schema_arrow.names if c in wanted]
+        if rows is None:
+            yield _decoded(file.read(columns=columns))
+            return
+        empty = True
+        for batch in file.iter_batches(batch_size=rows, columns=columns):
+            empty = False
+            yield _decoded(pa.Table.from_batches([batch]))
+        if empty:  # one frame with the columns and no rows, as pandas reads a CSV of only a header
+            yield _decoded(file.schema_arrow.empty_table().select(columns))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+        raise DataError(f"{source} is not a readable Parquet file: {' '.join(str(e).split())}") from e
+    except OSError as e:
+        raise DataError(f"{source}: cannot read it: {e.strerror or e}") from e
+
+
+def _decoded(table: Any) -> Any:
+    """The table with each dictionary-encoded (categorical) column cast to its values' type."""
+    import pyarrow as pa
+
+    if not any(pa.types.is_dictionary(f.type) for f in table.schema):
+        return table
+    plain = [
+        pa.field(f.name, f.type.value_type) if pa.types.is_dictionary(f.type) else f for f in table.schema
+    ]
+    return table.cast(pa.schema(plain))
 
 
 def _decompressing(raw: IO[bytes], kind: str) -> IO[bytes]:
