@@ -218,7 +218,26 @@ def assert_sigterm_files_agree(run: Path, killed: subprocess.CompletedProcess) -
     assert summary["status"] == "interrupted"
     committed = torch.load(run / "checkpoints" / "last.pt", weights_only=True)["epoch"] if (
         run / "checkpoints" / "last.pt").is_file() else 0  # fmt: skip
-    assert summary["epochs_completed"] == committed == len(pd.read_csv(run / "history.csv"))
+    history = run / "history.csv"  # none yet when the signal came before the first epoch's files
+    assert summary["epochs_completed"] == committed == (len(pd.read_csv(history)) if history.is_file() else 0)
+
+
+def test_ctrl_c_at_the_first_file_leaves_a_summary_saying_interrupted(
+    compose_fit: Compose, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = os.replace
+
+    def ctrl_c_at_config(src: str, dst: str) -> None:
+        if Path(dst).name == "config.yaml":
+            raise KeyboardInterrupt
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", ctrl_c_at_config)
+    with pytest.raises(KeyboardInterrupt):
+        fit.run(compose_fit(RUN), tmp_path)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert (summary["status"], summary["epochs_completed"], summary["best_epoch"]) == ("interrupted", 0, None)
+    assert not (tmp_path / "checkpoints").exists() and not (tmp_path / "history.csv").exists()
 
 
 def test_ctrl_c_during_an_epochs_writes_is_held_until_they_agree(

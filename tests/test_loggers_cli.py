@@ -71,9 +71,8 @@ def test_a_user_logs_a_run_a_sweep_and_a_kfold_run(tmp_path: Path) -> None:
         assert_metrics_equal_history(client, job.info.run_id, job_dir.parent / job.info.run_name)
     assert {j.data.params["optimizer.name"] for j in jobs} == {"adam", "nadam"}
 
-    last_fold = printed_dir(mltrain("fit", *SMALL, "validation=kfold", "validation.k=3", "logger=[mlflow]",
-                                    cwd=tmp_path), tmp_path)  # fmt: skip
-    kfold_dir = last_fold.parent  # the last line with a directory is the last fold's
+    kfold_dir = printed_dir(mltrain("fit", *SMALL, "validation=kfold", "validation.k=3", "logger=[mlflow]",
+                                    cwd=tmp_path), tmp_path)  # fmt: skip  # the last line names the parent
     kfold = client.search_runs([experiment], "tags.`mltrain.kind` = 'kfold'")[0]
     folds = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{kfold.info.run_id}'")
     assert sorted(f.info.run_name for f in folds) == ["fold_1", "fold_2", "fold_3"]

@@ -128,8 +128,9 @@ def test_kfold_from_the_command_line_ends_with_the_fold_table(tmp_path: Path) ->
 
     assert result.returncode == 0, result.stderr
     lines = (result.stdout + result.stderr).strip().splitlines()
-    assert lines[-1].startswith("mean") and "±" in lines[-1]
-    assert lines[-3].split()[0] == "1" and lines[-2].split()[0] == "2"
+    assert lines[-1].endswith(f"completed: k-fold, 2 folds -> {tmp_path / 'cv'}")  # what run= and report take
+    assert lines[-2].startswith("mean") and "±" in lines[-2]
+    assert lines[-4].split()[0] == "1" and lines[-3].split()[0] == "2"
     assert (tmp_path / "cv" / "cv_summary.csv").is_file() and (
         tmp_path / "cv" / "fold_2" / "model.pt"
     ).is_file()

@@ -62,23 +62,21 @@ def fit_rows(
     if cfg.trainer.compile:
         compile_in_place(model)
     resumed = load_resume(cfg, out_dir)
-    atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
-    atomic_write_json(out_dir / "preprocessing.json", data.preprocessor.to_dict())
     tracker = setup_tracker(cfg)
     static = describe_run(cfg, data, model, device) | ({"fold": fold} if fold is not None else {})
     summary = SummaryWriter(
         out_dir / "summary.json", tracker, objective_column(cfg), static, resumed=resumed is not None
     )
-    loggers = build_loggers(cfg, out_dir, fold)  # logger=[tensorboard,mlflow]; none by default
-    trainer = build_trainer(
-        cfg, data, model, loss, tracker, [summary, ProgressCallback(), *loggers], out_dir, fold
-    )
+    trainer = build_trainer(cfg, data, model, loss, tracker, [summary, ProgressCallback()], out_dir, fold)
     if resumed is not None:
         restore(trainer, tracker, resumed)
-    remove_temp_files(out_dir)  # what a killed writer left; this process holds the run's lock
-    _log_start(cfg, table, data, model, device, out_dir)
     result: dict[str, Any] = {}
-    try:
+    loggers: list[Any] = []
+    try:  # from the first file written on, an interruption or a failure is recorded in summary.json
+        write_run_start(cfg, data, out_dir)
+        loggers = build_loggers(cfg, out_dir, fold)  # logger=[tensorboard,mlflow]; none by default
+        trainer.callbacks += loggers
+        _log_start(cfg, table, data, model, device, out_dir)
         end_of_startup()  # the mltrain command's collector back on, start-up objects frozen (startup.py)
         trainer.fit(data.train, data.val)
         tracker.restore(model)
@@ -94,6 +92,14 @@ def fit_rows(
     finish_loggers(loggers, result)
     _log_outcome(result, out_dir)
     return result
+
+
+def write_run_start(cfg: DictConfig, data: Prepared, out_dir: Path) -> None:
+    """``config.yaml`` and ``preprocessing.json``; the temporary files a killed writer left are removed
+    (this process holds the run's lock)."""
+    atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    atomic_write_json(out_dir / "preprocessing.json", data.preprocessor.to_dict())
+    remove_temp_files(out_dir)
 
 
 def build_trainer(
