@@ -95,7 +95,9 @@ def test_csv_with_string_labels_and_a_categorical_column(tmp_path: Path) -> None
 
 BAD_INPUTS = [
     (["optimizer=adamm"], ["optimizer=adamm", "adagrad, adam", "did you mean adam"]),
-    (["trainer.epocs=3"], ["trainer.epocs", "did you mean epochs"]),
+    pytest.param(  # in-process: tests/test_config.py
+        ["trainer.epocs=3"], ["trainer.epocs", "did you mean epochs"], marks=pytest.mark.slow
+    ),
     (["trainer.epochs=abc"], ["trainer.epochs", "abc"]),
     (
         ["loss=bce"],
@@ -105,11 +107,14 @@ BAD_INPUTS = [
     (["metric=[accurracy]"], ["metric=accurracy", "did you mean accuracy"]),
     (["dataset=csv"], ["dataset.path is required", "dataset.target is required"]),
     (["dataset=csv", "dataset.path=nope.csv", "dataset.target=y"], ["dataset.path=nope.csv", "no such file"]),
-    (
+    pytest.param(  # in-process: tests/test_config.py
         ["trainer.batch_size=0", "trainer.epochs=-1", "model.hidden=[0]", "loss=bce"],
         ["4 problems", "trainer.batch_size", "trainer.epochs", "model.hidden=[0]", "loss=bce"],
+        marks=pytest.mark.slow,
     ),
-    (["model=cnn", "dataset=iris"], ["model=cnn needs image-shaped data"]),
+    pytest.param(  # in-process: tests/components/test_registry.py
+        ["model=cnn", "dataset=iris"], ["model=cnn needs image-shaped data"], marks=pytest.mark.slow
+    ),
     (["trainer.device=tpu"], ["trainer.device=tpu is not valid", "auto, cpu, cuda"]),
 ]
 
