@@ -62,6 +62,9 @@ def _dispatch(args: list[str]) -> None:
     command, rest = parsed
     signal.signal(signal.SIGTERM, _raise_interrupt)
     if command == "report":  # plain argparse: nothing to compose
+        from mltrain.startup import end_of_startup
+
+        end_of_startup()  # reading many runs: the collector on (startup.py)
         with _report_errors():
             _report(rest)
         return
