@@ -67,6 +67,15 @@ def atomic_write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(finite(data), indent=2) + "\n")
 
 
+def read_json(path: Path) -> Any:
+    """A JSON file's content, or ``None`` when it is missing or not JSON (half-written by an older writer,
+    or damaged)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def make_dir(directory: Path, key: str | None = None) -> Path:
     """Make ``directory`` and its parents; check that files can be created in it.
 

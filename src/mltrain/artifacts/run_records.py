@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mltrain.artifacts.sweep import read_json
+from mltrain.files import read_json
 from mltrain.rundirs import read_overrides
 from mltrain.schemas import objective_direction
 

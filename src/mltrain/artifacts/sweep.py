@@ -10,26 +10,17 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import traceback
 from pathlib import Path
 from typing import Any
 
-from mltrain.files import atomic_write_json, atomic_write_text
+from mltrain.files import atomic_write_json, atomic_write_text, read_json
 from mltrain.rundirs import read_overrides
 
 SWEEP_COLUMNS = (
     "job", "dir", "overrides", "status", "objective", "best_epoch", "epochs_completed", "wall_time_s",
     "message",
 )  # fmt: skip
-
-
-def read_json(path: Path) -> dict[str, Any] | None:
-    """A JSON file's content, or ``None`` when it is missing or half-written."""
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def job_row(job_dir: Path) -> dict[str, Any]:

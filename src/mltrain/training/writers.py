@@ -15,7 +15,6 @@ same numbers as one that was never stopped.
 from __future__ import annotations
 
 import datetime
-import json
 import logging
 import platform
 import time
@@ -23,7 +22,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from mltrain.files import atomic_write_json, atomic_write_text
+from mltrain.files import atomic_write_json, atomic_write_text, read_json
 from mltrain.training.callbacks import Callback
 from mltrain.training.checkpoints import save_checkpoint, trainer_state
 from mltrain.training.early_stopping import EarlyStopping
@@ -122,7 +121,8 @@ class SummaryWriter(Callback):
 
     def _carry_over(self) -> None:
         """The clock of the processes before this one, from the summary they left (if it can be read)."""
-        earlier = read_summary(self.path)
+        earlier = read_json(self.path)
+        earlier = earlier if isinstance(earlier, dict) else {}
         self.started_at = earlier.get("started_at") or self.started_at
         seconds = earlier.get("wall_time_s")
         self.earlier_s = float(seconds) if isinstance(seconds, int | float) else 0.0
@@ -175,15 +175,6 @@ class SummaryWriter(Callback):
         }
         atomic_write_json(self.path, self.summary)
         return self.summary
-
-
-def read_summary(path: Path) -> dict[str, Any]:
-    """A ``summary.json`` as a dict; ``{}`` when it is missing or not a JSON object (a damaged file)."""
-    try:
-        found = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return {}
-    return found if isinstance(found, dict) else {}
 
 
 def versions() -> dict[str, str]:
