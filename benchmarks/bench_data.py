@@ -39,7 +39,7 @@ STEPS = {  # name: (imports, not timed; the work, timed)
     "pandas": ("import pandas as pd", "f = pd.read_parquet(P) if P.endswith('.parquet') else pd.read_csv(P)"),
     "pyarrow": ("import pyarrow.csv as c, pyarrow.parquet as q",
                 "t = q.read_table(P) if P.endswith('.parquet') else c.read_csv(P)"),
-    "mltrain load": ("from mltrain.components.datasets import DATASETS",
+    "mltrain load": ("from mltrain.data.datasets import DATASETS",
                      "t = DATASETS.get('csv')(path=P, target='label', check_memory=False)"),
     "mltrain prepare": ("from bench_data_prepare import prepare", "d = prepare(P)"),
 }  # fmt: skip
@@ -47,10 +47,10 @@ PREPARE = '''\
 """What `mltrain fit` does with a file before the first epoch: load, split (stratified), preprocess."""
 import torch
 from omegaconf import OmegaConf
-from mltrain.commands.rows import prepare as encode, split_rows
-from mltrain.components.datasets import DATASETS
+from mltrain.commands.fit_data import prepare as encode, split_rows
+from mltrain.data.datasets import DATASETS
 from mltrain.components.losses import LOSSES
-from mltrain.components.preprocessing import drop_missing
+from mltrain.data.preprocessing import drop_missing
 
 
 def prepare(path):

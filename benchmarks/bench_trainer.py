@@ -47,8 +47,8 @@ from mltrain.components.losses import LOSSES
 from mltrain.components.metrics import MetricSet
 from mltrain.components.models import compile_in_place
 from mltrain.components.optimizers import OPTIMIZERS, fused_step
+from mltrain.training.callbacks.writers import HistoryWriter
 from mltrain.training.trainer import Split, Trainer
-from mltrain.training.writers import HistoryWriter
 
 FEATURES, CLASSES, HIDDEN = 32, 10, 128
 LR = 1e-3  # Adam's step size

@@ -22,11 +22,11 @@ from omegaconf import OmegaConf
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, log_loss
 
 import mltrain
-from mltrain.components.datasets import DATASETS
-from mltrain.overrides import keyword_overrides, override_string, override_value
-from mltrain.rundirs import read_overrides, slug
-from tests.test_cli import mltrain as mltrain_command
-from tests.test_cli import write_penguins
+from mltrain.config.overrides import keyword_overrides, override_string, override_value
+from mltrain.data.datasets import DATASETS
+from mltrain.rundir import read_overrides, slug
+from tests.conftest import mltrain as mltrain_command
+from tests.conftest import write_penguins
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"trainer": {"epochs": 2}, "model": {"hidden": [8]}}

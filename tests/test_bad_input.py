@@ -27,9 +27,10 @@ import pytest
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
-from mltrain import cli, rundirs
+from mltrain import cli
+from mltrain import rundir as rundirs
 from mltrain.commands import fit
-from mltrain.config import register_schemas
+from mltrain.config.schemas import register_schemas
 
 ROWS = 120  # test_fraction=0.99 holds out ceil(118.8) = 119 rows, leaving one
 FACTORIES = """

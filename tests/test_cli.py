@@ -6,42 +6,15 @@ Asserts on the files a run writes and, for bad input, on the exit status and the
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
+from tests.conftest import mltrain, write_penguins
+
 KERAS_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "time_s"]
-
-
-def mltrain(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """Run ``python -m mltrain <args>`` in ``cwd`` with output captured (so not a terminal)."""
-    full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "mltrain", *args], cwd=cwd, env=full_env, capture_output=True, text=True,
-        timeout=300,
-    )  # fmt: skip
-
-
-def write_penguins(path: Path, rows: int = 300, missing: bool = False) -> Path:
-    """A CSV the package never ships: string labels, a categorical column, numeric columns."""
-    rng = np.random.default_rng(3)
-    species = rng.choice(["Adelie", "Chinstrap", "Gentoo"], rows)
-    centre = {"Adelie": (38.8, 18.3, 190.0), "Chinstrap": (48.8, 18.4, 196.0), "Gentoo": (47.5, 15.0, 217.0)}
-    values = np.array([centre[s] for s in species]) + rng.normal(0, [2.0, 0.8, 5.0], (rows, 3))
-    frame = pd.DataFrame(values, columns=["bill_length", "bill_depth", "flipper_length"])
-    frame.insert(
-        0, "island", np.where(species == "Gentoo", "Biscoe", rng.choice(["Dream", "Torgersen"], rows))
-    )
-    frame["species"] = species
-    if missing:
-        frame.loc[[3, 10, 11], "bill_depth"] = np.nan
-    frame.to_csv(path, index=False)
-    return path
 
 
 @pytest.mark.slow  # a minute of subprocesses; the default suite keeps a shorter walk
@@ -189,7 +162,7 @@ def test_a_failed_write_stops_the_run_with_one_message_and_keeps_earlier_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from mltrain import cli
-    from mltrain.training import writers as history
+    from mltrain.training.callbacks import writers as history
 
     real, calls = history.atomic_write_text, []
 

@@ -11,8 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.commands.test_monitor import SHIFTED, cancer_csvs
-from tests.test_cli import mltrain
+from tests.conftest import SHIFTED, cancer_csvs, mltrain
 
 ort = pytest.importorskip("onnxruntime")
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.test_cli import mltrain
+from tests.conftest import mltrain
 
 QUICK = ["dataset=iris", "model.hidden=[16]", "trainer.batch_size=16", "trainer.device=cpu"]
 LONG = ["trainer.epochs=100000", "trainer.device=cpu", "model.hidden=[32]"]  # runs until killed

@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 
 from mltrain.commands import fit
-from tests.test_cli import mltrain, write_penguins
+from tests.conftest import mltrain, write_penguins
 
 RUN_FILES = (
     "config.yaml", "history.csv", "history.json", "summary.json", "preprocessing.json", "model.pt",

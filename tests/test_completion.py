@@ -17,8 +17,8 @@ import pytest
 
 from mltrain import completion
 from mltrain.cli import COMMANDS
-from mltrain.command_help import command_help, has_groups
-from tests.test_cli import mltrain
+from mltrain.config.help import command_help, has_groups
+from tests.conftest import mltrain
 
 Query = Callable[[str], "list[str] | None"]
 

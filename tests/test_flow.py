@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tests.test_cli import mltrain, write_penguins
+from tests.conftest import mltrain, write_penguins
 
 
 def printed_run_dir(output: str) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from tests.test_cli import mltrain
+from tests.conftest import mltrain
 
 pytestmark = pytest.mark.slow
 SMALL = ["dataset=iris", "model.hidden=[8]", "trainer.epochs=3", "trainer.batch_size=16"]

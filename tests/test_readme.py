@@ -17,8 +17,8 @@ import pytest
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from mltrain.commands.rows import setup_data
-from tests.test_cli import mltrain, write_penguins
+from mltrain.commands.fit_data import setup_data
+from tests.conftest import mltrain, write_penguins
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()

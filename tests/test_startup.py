@@ -50,7 +50,7 @@ def test_the_command_trains_with_the_collector_on_and_ends_with_it_on(tmp_path: 
     probe = (
         "import gc, json\n"
         "from mltrain import cli\n"
-        "from mltrain.training import callbacks\n"
+        "from mltrain.training.callbacks import base as callbacks\n"
         "seen = []\n"
         "callbacks.Callback.on_fit_begin = lambda self, trainer: seen.append(gc.isenabled())\n"
         "callbacks.Callback.on_epoch_begin = lambda self, trainer, epoch: seen.append(gc.isenabled())\n"

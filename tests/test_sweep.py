@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.test_cli import mltrain
+from tests.conftest import mltrain
 
 
 def test_grid_sweep_records_every_job_and_survives_divergence_and_errors(tmp_path: Path) -> None:

@@ -57,9 +57,9 @@ def fit(*overrides: str, run_dir: str | os.PathLike | None = None, **options: An
         KeyboardInterrupt: the epochs before it are saved; ``resume=<run dir>`` continues.
         OSError: a run file could not be written; the files written before it are intact.
     """
+    from mltrain.config.overrides import keyword_overrides, override_string
     from mltrain.files import make_dir
-    from mltrain.overrides import keyword_overrides, override_string
-    from mltrain.rundirs import check_unlocked, new_run_dir, resume_dir, resumed_overrides
+    from mltrain.rundir import check_unlocked, new_run_dir, resume_dir, resumed_overrides
 
     args = [*map(override_string, overrides), *keyword_overrides(options)]
     cfg = compose_fit(args)
@@ -98,9 +98,9 @@ def compose_fit(overrides: list[str]) -> Any:
     from hydra import compose, initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
 
-    from mltrain.messages import user_message
-    from mltrain.rundirs import install_resolvers
-    from mltrain.schemas import register_schemas
+    from mltrain.config.messages import user_message
+    from mltrain.config.schemas import register_schemas
+    from mltrain.rundir import install_resolvers
 
     install_resolvers()
     register_schemas()
@@ -132,9 +132,9 @@ def _write_hydra_files(out_dir: Path, cfg: Any, overrides: list[str]) -> None:
 
 def _run(cfg: Any, out_dir: Path) -> dict[str, Any]:
     """``runner.run_command("fit", ...)`` with ``fit.log`` written, and errors as the command reports them."""
-    from mltrain.messages import user_message
-    from mltrain.rundirs import remove_if_unused
-    from mltrain.runner import run_command
+    from mltrain.config.messages import user_message
+    from mltrain.launch.runner import run_command
+    from mltrain.rundir import remove_if_unused
 
     try:
         with _run_log(out_dir / "fit.log"):
@@ -272,7 +272,7 @@ class Run:
     def models(self) -> list[Any]:
         """The trained model(s) with their preprocessing (``commands.saved.SavedRun``), loaded once."""
         if self._models is None:
-            from mltrain.commands.saved import load_run
+            from mltrain.serving.saved_model import load_run
 
             self._models = load_run(self._dir)
         return self._models
@@ -291,7 +291,7 @@ def _frame(
     if isinstance(data, pd.DataFrame):
         return data, FRAME
     if isinstance(data, str | os.PathLike):
-        from mltrain.commands.inputs import read_input
+        from mltrain.serving.inputs import read_input
 
         source = f"input={os.fspath(data)}"
         return read_input(Path(data), saved, source, extra), source

@@ -3,8 +3,8 @@
 ``mltrain <command> [hydra overrides and flags]``: the dispatcher takes the subcommand off argv and hands
 the rest to a ``@hydra.main`` function whose primary config is that command's (``conf/fit.yaml``), so
 ``-m``, ``--cfg job``, ``--help``, ``--info``, ``-cd`` and tab completion all work as in any Hydra app.
-What a command does lives below: ``runner.py`` (config to finished command), ``rundirs.py`` (run
-directories), ``messages.py`` (error wording), ``completion.py``.
+What a command does lives below: ``launch/runner.py`` (config to finished command), ``rundir.py`` (run
+directories), ``config/messages.py`` (error wording), ``completion.py``.
 
 Exit status: 0 success, 1 a bug (with a traceback) or a failed sweep job, 2 a user error (one message, no
 traceback), 3 a run that diverged, an evaluation whose metric dropped by more than ``max_drop`` or a
@@ -72,7 +72,7 @@ def _dispatch(args: list[str]) -> None:
 
     completion.strip_command(command)
     if command == "fit" and int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under torchrun
-        from mltrain.commands import launch
+        from mltrain.launch import ranks as launch
 
         if launch.torchrun_rank():
             sys.exit(launch.follow())  # ranks > 0 run the jobs rank 0 composes and shares
@@ -107,7 +107,7 @@ def _command_and_rest(args: list[str]) -> tuple[str, list[str]] | None:
 
         _fail(choice_problem("command", command, COMMANDS))
     if "--help" in rest or "-h" in rest:  # a command without config groups: its own keys, not fit's groups
-        from mltrain.command_help import command_help
+        from mltrain.config.help import command_help
 
         text = command_help(command)
         if text is not None:
@@ -123,9 +123,9 @@ def _run_hydra(command: str, rest: list[str]) -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises; _report_errors turns user errors into one line
     with _report_errors():
         sys.argv = [sys.argv[0], *_prepared(rest)]
-        from mltrain.hydra_once import one_composition
-        from mltrain.rundirs import install_resolvers
-        from mltrain.schemas import register_schemas
+        from mltrain.config.hydra_once import one_composition
+        from mltrain.config.schemas import register_schemas
+        from mltrain.rundir import install_resolvers
 
         install_resolvers()
         register_schemas()
@@ -143,7 +143,7 @@ def _prepared(args: list[str]) -> list[str]:
     the run's own overrides before the given ones (``mltrain fit resume=<dir>`` alone continues it).
     """
     from mltrain.files import make_dir
-    from mltrain.rundirs import check_unlocked, hydra_quoted, resume_dir, resumed_overrides, unquote
+    from mltrain.rundir import check_unlocked, hydra_quoted, resume_dir, resumed_overrides, unquote
 
     multirun = "-m" in args or "--multirun" in args
     values = {}
@@ -188,7 +188,7 @@ def _run_task(command: str, cfg: Any) -> Any:
     from hydra.types import RunMode
 
     from mltrain.errors import DistributedError, UserError
-    from mltrain.runner import run_command, run_sweep_job
+    from mltrain.launch.runner import run_command, run_sweep_job
 
     hydra_cfg = HydraConfig.get()
     out_dir = Path(hydra_cfg.runtime.output_dir)
@@ -227,7 +227,7 @@ def _parallel_jobs(launcher: Any) -> int | None:
 
 def _exit_if_sweep_jobs_failed() -> None:
     """After a multirun: status 1 when any job failed (each job's ``error.txt`` says why)."""
-    sweep = sys.modules.get("mltrain.hydra_sweep")
+    sweep = sys.modules.get("mltrain.launch.sweep")
     if sweep is not None and sweep.failed_jobs:
         jobs = ", ".join(sweep.failed_jobs)
         _fail(f"{len(sweep.failed_jobs)} sweep job(s) failed: {jobs}; see error.txt in each", status=1)
@@ -255,7 +255,7 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 @contextlib.contextmanager
 def _report_errors() -> Iterator[None]:
     """User errors (Hydra's composition errors included) -> one line, status 2; a failed write -> 74."""
-    from mltrain.messages import user_message
+    from mltrain.config.messages import user_message
 
     try:
         yield

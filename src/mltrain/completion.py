@@ -58,7 +58,7 @@ def answer(commands: Iterable[str]) -> str | None:
     keys of its primary config, or the options of a command parsed by argparse (``parser()`` in its
     module, for a command with no ``conf/<command>.yaml``).
     """
-    from mltrain.command_help import has_groups, primary_config
+    from mltrain.config.help import has_groups, primary_config
 
     if not is_query():
         return None
@@ -79,7 +79,7 @@ def answer(commands: Iterable[str]) -> str | None:
 
 def _key_words(command: str, current: str, before: list[str]) -> list[str]:
     """``run= input= max_drop=`` (the keys not typed yet), or the paths after ``key=``."""
-    from mltrain.messages import command_keys
+    from mltrain.config.messages import command_keys
 
     keys = command_keys(command)
     key, eq, value = current.partition("=")

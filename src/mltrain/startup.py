@@ -10,7 +10,7 @@ along; only garbage in reference cycles waits (at the freeze about 10,000 such o
 data loading, which stay). Used by ``cli.py`` only: ``import mltrain`` from Python leaves the collector alone.
 
     defer_gc()        # cli.main, before Hydra and torch are imported
-    end_of_startup()  # training_run.fit_rows as training begins; runner.py before other commands' work
+    end_of_startup()  # training_run.fit_rows as training begins; launch/runner.py before other commands' work
 
 Measured with ``benchmarks/bench_startup.py --also before=<checkout without it>``: a one-epoch fit of a
 2,400-row CSV took 4.33 s with the collector on and 2.84 s without (median of 7 interleaved runs), the

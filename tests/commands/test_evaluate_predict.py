@@ -7,26 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_module
-from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 from sklearn.metrics import accuracy_score, mean_absolute_error
 
-from mltrain.commands import evaluate, fit, predict
-from mltrain.config import register_schemas
+from mltrain.commands import evaluate, predict
 from mltrain.errors import ConfigError, DataError
-from mltrain.rundirs import install_resolvers as _install_resolvers
-from tests.test_cli import mltrain, write_penguins
-
-
-def fit_run(path: Path, overrides: list[str]) -> Path:
-    register_schemas()
-    _install_resolvers()
-    with initialize_config_module("mltrain.conf", version_base="1.3"):
-        cfg = compose("fit", overrides=["trainer.epochs=5", "model.hidden=[16]", *overrides])
-    GlobalHydra.instance().clear()
-    fit.run(cfg, path)
-    return path
+from tests.conftest import fit_run, mltrain, write_penguins
 
 
 @pytest.fixture(scope="module")

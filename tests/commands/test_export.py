@@ -14,11 +14,10 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from mltrain.commands import export, fit, predict
-from mltrain.config import register_schemas
+from mltrain.config.schemas import register_schemas
 from mltrain.errors import ConfigError
-from mltrain.rundirs import install_resolvers
-from tests.commands.test_evaluate_predict import fit_run
-from tests.test_cli import write_penguins
+from mltrain.rundir import install_resolvers
+from tests.conftest import fit_run, write_penguins
 
 ort = pytest.importorskip("onnxruntime")
 

@@ -19,7 +19,7 @@ import pytest
 import torch
 from omegaconf import DictConfig
 
-from mltrain import rundirs
+from mltrain import rundir as rundirs
 from mltrain.commands import builders, fit
 from mltrain.errors import ConfigError, DataError
 from mltrain.training.checkpoints import load_checkpoint

@@ -12,7 +12,8 @@ import pytest
 import torch
 from omegaconf import DictConfig
 
-from mltrain.commands import fit, training_run
+from mltrain.commands import fit
+from mltrain.commands import single_run as training_run
 from mltrain.errors import ConfigError
 
 Compose = Callable[..., DictConfig]
@@ -121,7 +122,7 @@ def test_bad_test_fraction_is_a_config_error(compose_fit: Compose, tmp_path: Pat
 
 @pytest.mark.slow  # a minute of subprocesses; the default suite keeps a shorter walk
 def test_kfold_from_the_command_line_ends_with_the_fold_table(tmp_path: Path) -> None:
-    from tests.test_cli import mltrain
+    from tests.conftest import mltrain
 
     result = mltrain("fit", "dataset=iris", "validation=kfold", "validation.k=2", "trainer.epochs=1",
                      f"hydra.run.dir={tmp_path / 'cv'}", cwd=tmp_path)  # fmt: skip

@@ -13,30 +13,12 @@ import pytest
 from omegaconf import OmegaConf
 
 from mltrain.commands import evaluate, monitor, predict
-from mltrain.commands.rows import split_rows
-from mltrain.components.datasets import DATASETS
+from mltrain.commands.fit_data import split_rows
 from mltrain.components.losses import LOSSES
-from mltrain.config import options
+from mltrain.components.registry import options
+from mltrain.data.datasets import DATASETS
 from mltrain.errors import ConfigError, DataError
-from tests.commands.test_evaluate_predict import fit_run
-from tests.test_cli import write_penguins
-
-SHIFTED = "mean area"
-
-
-def cancer_csvs(root: Path) -> tuple[Path, Path, Path]:
-    """breast_cancer split at random into training (75%) and new rows, and the new rows with ``mean area``
-    moved by half its standard deviation."""
-    from sklearn.datasets import load_breast_cancer
-
-    frame = load_breast_cancer(as_frame=True).frame
-    order = np.random.default_rng(0).permutation(len(frame))
-    train, new = frame.iloc[order[:426]], frame.iloc[order[426:]]
-    shifted = new.assign(**{SHIFTED: new[SHIFTED] + 0.5 * frame[SHIFTED].std()})
-    paths = root / "train.csv", root / "new.csv", root / "shifted.csv"
-    for part, path in zip((train, new, shifted), paths, strict=True):
-        part.to_csv(path, index=False)
-    return paths
+from tests.conftest import SHIFTED, cancer_csvs, fit_run, write_penguins
 
 
 @pytest.fixture(scope="module")

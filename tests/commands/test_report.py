@@ -20,12 +20,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from mltrain.artifacts.report_table import full_table, group_keys
-from mltrain.artifacts.report_view import View, section_view, short_name
-from mltrain.artifacts.run_records import Run, find_runs
 from mltrain.commands.report import build_sections, panel, parser, run_from_args, write_report
 from mltrain.errors import ConfigError
-from tests.test_cli import mltrain
+from mltrain.reporting.records import Run, find_runs
+from mltrain.reporting.table import full_table, group_keys
+from mltrain.reporting.view import View, section_view, short_name
+from tests.conftest import mltrain
 
 CLASSES = {"train_rows": 80, "val_rows": 20, "classes": ["a", "b", "c"]}
 REGRESSION = {"train_rows": 80, "val_rows": 20, "classes": None}

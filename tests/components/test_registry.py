@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-from mltrain.components.datasets import DATASETS
 from mltrain.components.losses import BINARY, MULTICLASS, REGRESSION
 from mltrain.components.metrics import check_metrics
 from mltrain.components.models import MODELS, SUPPLIED, check_model
 from mltrain.components.optimizers import OPTIMIZERS, check_optimizer
 from mltrain.components.registry import Registry
+from mltrain.data.datasets import DATASETS
 
 # --- Registry ------------------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from torch import nn
 from mltrain.components.losses import LOSSES
 from mltrain.components.metrics import MetricSet
 from mltrain.training import distributed
-from mltrain.training.callbacks import Callback
+from mltrain.training.callbacks.base import Callback
 from mltrain.training.ddp import POLL_EVERY, DistributedTrainer
 from mltrain.training.trainer import INTERRUPTED, Split, Trainer
 

@@ -19,10 +19,10 @@ from torch import nn
 from mltrain.components.losses import LOSSES
 from mltrain.components.metrics import MetricSet
 from mltrain.files import atomic_write_json, atomic_write_text
-from mltrain.training.callbacks import Callback
+from mltrain.training.callbacks.base import Callback
+from mltrain.training.callbacks.writers import HistoryWriter
 from mltrain.training.history import history_csv, history_dict
 from mltrain.training.trainer import Split, Trainer
-from mltrain.training.writers import HistoryWriter
 
 ROWS = [
     {"epoch": 1, "loss": 1.25, "accuracy": 0.5, "f1": 0.25, "val_loss": 1.5, "val_accuracy": 0.375,

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from mltrain.components.losses import LOSSES
 from mltrain.components.metrics import MetricSet
-from mltrain.training.callbacks import Callback
+from mltrain.training.callbacks.base import Callback
 from mltrain.training.trainer import Split, Trainer
 
 N_TRAIN, N_VAL, N_FEATURES, N_CLASSES = 50, 20, 5, 3

@@ -14,17 +14,18 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
-from mltrain.commands.rows import Prepared
+from mltrain.commands.fit_data import Prepared
+from mltrain.components.directions import direction
 from mltrain.components.losses import Loss
 from mltrain.components.metrics import MetricSet
 from mltrain.components.models import MODELS
+from mltrain.components.registry import options
 from mltrain.components.schedulers import SCHEDULERS
-from mltrain.config import monitored, options
+from mltrain.config.checks import monitored
 from mltrain.errors import ConfigError
-from mltrain.schemas import objective_direction
 from mltrain.training import distributed
+from mltrain.training.callbacks.early_stopping import EarlyStopping
 from mltrain.training.ddp import DistributedTrainer
-from mltrain.training.early_stopping import EarlyStopping
 from mltrain.training.trainer import Trainer
 
 
@@ -79,9 +80,7 @@ def setup_tracker(cfg: DictConfig) -> EarlyStopping:
     es = cfg.early_stopping
     monitor = monitored(cfg, "early_stopping")
     mode = es.mode if es.mode != "auto" or es.monitor != cfg.objective else cfg.objective_mode
-    return EarlyStopping(
-        monitor, objective_direction(monitor, mode), es.patience, es.min_delta, es.restore_best
-    )
+    return EarlyStopping(monitor, direction(monitor, mode), es.patience, es.min_delta, es.restore_best)
 
 
 def setup_runtime(cfg: DictConfig) -> torch.device:

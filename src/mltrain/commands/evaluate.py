@@ -19,16 +19,15 @@ import pandas as pd
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from mltrain.commands.inputs import read_input
-from mltrain.commands.saved import SavedRun, check_frame, ensemble_outputs, load_run
+from mltrain.components.directions import worse_by
 from mltrain.components.metrics import MetricSet
-from mltrain.config import options
+from mltrain.components.registry import options
 from mltrain.errors import ConfigError, DataError
 from mltrain.files import atomic_write_json
+from mltrain.serving.inputs import read_input
+from mltrain.serving.saved_model import SavedRun, check_frame, ensemble_outputs, load_run
 
 log = logging.getLogger(__name__)
-
-LOWER_IS_BETTER = ("loss", "mae", "mse", "rmse")
 
 
 def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
@@ -49,7 +48,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if y_true is not None:
-        from mltrain.artifacts import plots
+        from mltrain.reporting import plots
 
         plots.confusion_matrix(
             y_true,
@@ -84,7 +83,7 @@ def evaluate_frame(
     if classes is not None:
         from sklearn.metrics import confusion_matrix
 
-        from mltrain.artifacts.reports import classification_report
+        from mltrain.reporting.diagnosis import classification_report
 
         result["classes"] = classes
         result["confusion_matrix"] = confusion_matrix(y_true, y_pred, labels=range(len(classes))).tolist()
@@ -107,10 +106,10 @@ def _rows(runs: list[SavedRun], source: str | None) -> tuple[pd.DataFrame, str]:
 
 def held_out_rows(saved: SavedRun) -> tuple[pd.DataFrame, str]:
     """Rebuild the run's split from its saved config and seed; its test rows, else its validation rows."""
+    from mltrain.commands.fit_data import split_rows
     from mltrain.commands.kfold import fold_rows
-    from mltrain.commands.rows import split_rows
-    from mltrain.components.datasets import DATASETS
-    from mltrain.components.preprocessing import drop_missing
+    from mltrain.data.datasets import DATASETS
+    from mltrain.data.preprocessing import drop_missing
 
     cfg = saved.cfg
     table = drop_missing(DATASETS.get(cfg.dataset.name)(**options(cfg.dataset)))
@@ -167,7 +166,7 @@ def training_metrics(runs: list[SavedRun]) -> dict[str, float]:
 def compare(scores: dict[str, float], reference: dict[str, float], max_drop: float | None) -> dict[str, Any]:
     """``change`` (now minus then) and ``drop`` (how much worse, by each metric's direction) per metric."""
     change = {k: scores[k] - reference[k] for k in scores if k in reference}
-    drop = {k: (v if k in LOWER_IS_BETTER else -v) for k, v in change.items()}
+    drop = {k: worse_by(k, v) for k, v in change.items()}
     failed = [k for k, d in drop.items() if max_drop is not None and d > max_drop]
     return {"change": change, "drop": drop, "max_drop": max_drop, "failed": failed}
 

@@ -13,14 +13,15 @@ in the file (ONNX metadata ``mltrain``; TorchScript extra file ``mltrain.json``)
 from __future__ import annotations
 
 import logging
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from mltrain.artifacts.serving import InputLayout, ServingModel, output_names
-from mltrain.commands.saved import SavedRun, load_run
 from mltrain.errors import ConfigError, choice_problem
+from mltrain.serving.model import InputLayout, ServingModel, output_names
+from mltrain.serving.saved_model import SavedRun, load_run
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     if cfg.format not in FORMATS:
         raise ConfigError(choice_problem("format", cfg.format, FORMATS))
     if cfg.format == "onnx":
-        from mltrain.artifacts.onnx_export import require
+        from mltrain.serving.onnx_export import require
 
         require("onnx")  # before loading the run: the missing extra is the first thing to fix
     runs = load_run(Path(cfg.run))
@@ -50,11 +51,11 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     output = Path(cfg.output) if cfg.output else Path(out_dir) / FORMATS[cfg.format]
     metadata = describe(runs, layout, str(cfg.run))
     if cfg.format == "onnx":
-        from mltrain.artifacts.onnx_export import write_onnx
+        from mltrain.serving.onnx_export import write_onnx
 
         write_onnx(ServingModel(pres, models, task), layout, output, metadata)
     else:
-        from mltrain.artifacts.torchscript_export import write_torchscript
+        from mltrain.serving.torchscript_export import write_torchscript
 
         write_torchscript(pres, models, task, layout, output, metadata)
     inputs = layout.features if len(layout.features) <= 6 else [*layout.features[:5], "..."]
@@ -65,8 +66,6 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
 
 def describe(runs: list[SavedRun], layout: InputLayout, run_dir: str) -> dict[str, Any]:
     """What a server needs to know, stored inside the file: inputs, outputs, classes."""
-    from mltrain import __version__
-
     pre = runs[0].preprocessor
     return {
         "run": run_dir,
@@ -79,5 +78,5 @@ def describe(runs: list[SavedRun], layout: InputLayout, run_dir: str) -> dict[st
         "outputs": output_names(runs[0].loss.task),
         "classes": pre.classes,
         "target": pre.target,
-        "mltrain": __version__,
+        "mltrain": metadata.version("mltrain"),
     }

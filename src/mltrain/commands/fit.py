@@ -2,8 +2,9 @@
 
     mltrain fit optimizer=nadam loss=bce dataset=breast_cancer
 
-Called by ``cli.py`` (and ``mltrain.api``) with the composed config and the run directory; a single run is
-``commands/training_run.py``, ``validation=kfold`` is ``commands/kfold.py``.
+Called by ``launch/`` (for the command line and ``mltrain.api``) in each process that trains, with the
+composed config and the run directory; it never starts processes itself. A single run is
+``commands/single_run.py``, ``validation=kfold`` is ``commands/kfold.py``.
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from mltrain.commands.fit_data import setup_data, split_rows
 from mltrain.commands.kfold import run_kfold
-from mltrain.commands.rows import setup_data, split_rows
-from mltrain.commands.training_run import fit_rows
+from mltrain.commands.single_run import fit_rows
 from mltrain.components.losses import LOSSES, Loss
-from mltrain.components.preprocessing import drop_missing
-from mltrain.config import fill_default_metrics, options
+from mltrain.components.registry import options
+from mltrain.config.checks import fill_default_metrics
+from mltrain.data.preprocessing import drop_missing
 from mltrain.errors import ConfigError
-from mltrain.rundirs import run_lock
+from mltrain.rundir import run_lock
 
 
 def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
@@ -34,10 +36,6 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     Raises:
         ConfigError, DataError: a user error, found before any training.
     """
-    from mltrain.commands import launch  # trainer.nproc > 1 or torchrun: every rank runs this function
-
-    if launch.needed(cfg):
-        return launch.launch(cfg, out_dir)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with run_lock(out_dir):

@@ -18,12 +18,12 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
-from mltrain.artifacts.loggers import finish_cv_loggers
-from mltrain.commands.rows import Rows, class_labels, holdout_rows
-from mltrain.commands.training_run import fit_rows
-from mltrain.components.datasets import Table
+from mltrain.commands.fit_data import Rows, class_labels, holdout_rows
+from mltrain.commands.single_run import fit_rows
 from mltrain.components.losses import Loss
+from mltrain.data.datasets import Table
 from mltrain.files import atomic_write_json, atomic_write_text
+from mltrain.training.callbacks.loggers import finish_cv_loggers
 
 log = logging.getLogger(__name__)
 

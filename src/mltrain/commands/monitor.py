@@ -4,8 +4,8 @@
     mltrain monitor run=runs/fit/<run> input=new.parquet
 
 Compares each feature column of ``input``, and the model's predictions on it, with the run's
-``profile.json`` (``artifacts/profile.py``): the population stability index and, for numbers, the
-Kolmogorov-Smirnov distance (``artifacts/drift.py``). Logs a table ranked by PSI and writes
+``profile.json`` (``monitoring/profile.py``): the population stability index and, for numbers, the
+Kolmogorov-Smirnov distance (``monitoring/drift.py``). Logs a table ranked by PSI and writes
 ``monitor.json`` and ``plots/drift.png`` to ``out_dir``. When the input also has the target column, the
 metrics are scored as ``mltrain evaluate`` does and compared with ``max_drop``. ``alert`` (a message)
 is set when a PSI passes ``max_drift``, a KS distance ``max_ks`` or a metric drop ``max_drop``: ``cli.py``
@@ -22,13 +22,13 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from mltrain.artifacts.drift import compare_profile
-from mltrain.artifacts.profile import load_profile, prediction_values
-from mltrain.commands.inputs import read_input
-from mltrain.commands.saved import SavedRun, load_run, outputs
-from mltrain.components.preprocessing import Preprocessor
+from mltrain.data.preprocessing import Preprocessor
 from mltrain.errors import ConfigError, DataError
 from mltrain.files import atomic_write_json
+from mltrain.monitoring.drift import compare_profile
+from mltrain.monitoring.profile import load_profile, prediction_values
+from mltrain.serving.inputs import read_input
+from mltrain.serving.saved_model import SavedRun, load_run, outputs
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ def _profile(saved: SavedRun, run_dir: str) -> dict[str, Any]:
 
 
 def read_rows(path: Path, saved: SavedRun, source: str) -> pd.DataFrame:
-    """The input CSV or Parquet file (``commands/inputs.py``), checked: every feature column present,
+    """The input CSV or Parquet file (``serving/inputs.py``), checked: every feature column present,
     numeric columns holding numbers."""
     pre = saved.preprocessor
     frame = read_input(path, saved, source)
@@ -166,7 +166,7 @@ def label_check(
 
 def _finish(result: dict[str, Any], out_dir: Path) -> None:
     """The alert message, ``monitor.json``, the plot and the logged table."""
-    from mltrain.artifacts import plots
+    from mltrain.reporting import plots
 
     out_dir.mkdir(parents=True, exist_ok=True)
     drops = (result["evaluation"] or {}).get("failed", [])

@@ -17,11 +17,11 @@ from typing import Any
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from mltrain.commands.inputs import input_chunks
-from mltrain.commands.saved import SavedRun, check_frame, ensemble_outputs, load_run, to_original_units
-from mltrain.components.tables import is_parquet
+from mltrain.data.tables import is_parquet
 from mltrain.errors import ConfigError, DataError
 from mltrain.files import atomic_file
+from mltrain.serving.inputs import input_chunks
+from mltrain.serving.saved_model import SavedRun, check_frame, ensemble_outputs, load_run, to_original_units
 
 log = logging.getLogger(__name__)
 

@@ -3,9 +3,9 @@
     mltrain report runs                                   # every fit, sweep job and k-fold run
     mltrain report runs/multirun/2026-11-23_21-32-16 --group-by optimizer,lr
 
-Runs are read back from their files (``artifacts/run_records.py``), split into sections that can be
-ranked together (one per task, dataset and objective: ``artifacts/report_table.py``) and printed a few
-columns each (``artifacts/report_view.py``); ``report.csv`` holds every number and ``report.png`` the
+Runs are read back from their files (``reporting/records.py``), split into sections that can be
+ranked together (one per task, dataset and objective: ``reporting/table.py``) and printed a few
+columns each (``reporting/view.py``); ``report.csv`` holds every number and ``report.png`` the
 validation curves of the best runs of each section. ``cli.py`` prints the views.
 
 Importing this module is light (argparse only), so tab completion can read :func:`parser`'s options;
@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mltrain.artifacts.plots import Curve
-    from mltrain.artifacts.report_table import Section
-    from mltrain.artifacts.run_records import Run
+    from mltrain.reporting.plots import Curve
+    from mltrain.reporting.records import Run
+    from mltrain.reporting.table import Section
 
 DESCRIPTION = """\
 The runs under the directories (fits, sweep jobs, k-fold runs), best first: one table per task, dataset
@@ -58,9 +58,9 @@ def build_sections(
     Raises:
         ConfigError: a directory that does not exist, no runs found, or an unknown sort or group key.
     """
-    from mltrain.artifacts import report_table as tables
-    from mltrain.artifacts.run_records import find_runs, read_run
     from mltrain.errors import ConfigError
+    from mltrain.reporting import table as tables
+    from mltrain.reporting.records import find_runs, read_run
 
     missing = [str(d) for d in dirs if not Path(d).is_dir()]
     if missing:
@@ -79,8 +79,8 @@ def build_sections(
 
 def write_report(sections: list[Section], root: Path, top: int = 5) -> list[Path]:
     """Save ``report.csv`` and, when runs have histories, ``report.png`` in ``root``; return the paths."""
-    from mltrain.artifacts.report_table import full_table
     from mltrain.files import atomic_write_text
+    from mltrain.reporting.table import full_table
 
     root = Path(root)
     written = [root / "report.csv"]
@@ -88,7 +88,7 @@ def write_report(sections: list[Section], root: Path, top: int = 5) -> list[Path
     panels = [panel(s, top) for s in sections if s.groups is None]
     panels = [p for p in panels if p[3]]
     if panels:
-        from mltrain.artifacts.plots import report_curves
+        from mltrain.reporting.plots import report_curves
 
         written.append(root / "report.png")
         report_curves(panels, written[1])
@@ -97,10 +97,10 @@ def write_report(sections: list[Section], root: Path, top: int = 5) -> list[Path
 
 def panel(section: Section, top: int) -> tuple[str, str, str, list[Curve]]:
     """``(title, y label, legend title, curves)`` of a section's ``top`` best runs."""
-    from mltrain.artifacts.plots import axis_label
-    from mltrain.artifacts.report_table import differing
-    from mltrain.artifacts.report_view import condensed, short_name
-    from mltrain.artifacts.run_records import REGRESSION
+    from mltrain.reporting.plots import axis_label
+    from mltrain.reporting.records import REGRESSION
+    from mltrain.reporting.table import differing
+    from mltrain.reporting.view import condensed, short_name
 
     keys = differing(section.runs)
     found = []
@@ -138,7 +138,7 @@ def run_from_args(args: list[str], width: int = 100) -> list[str]:
     Raises:
         ConfigError: a missing directory, no runs, an unknown ``--sort`` or ``--group-by`` key.
     """
-    from mltrain.artifacts.report_view import fold, section_view
+    from mltrain.reporting.view import fold, section_view
 
     options = parser().parse_args(args)
     group_by = [k.strip() for k in options.group_by.split(",") if k.strip()]

@@ -1,1 +1,1 @@
-"""Named builders for each config group: optimizers, losses, metrics, models, datasets."""
+"""Named builders for each config group: optimizers, losses, metrics, models, schedulers."""

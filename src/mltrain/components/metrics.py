@@ -12,8 +12,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from mltrain.components.losses import REGRESSION, Loss
-from mltrain.components.registry import Registry
+from mltrain.components.directions import BETTER
+from mltrain.components.losses import BINARY, LOSSES, MULTICLASS, REGRESSION, Loss
+from mltrain.components.registry import Registry, options
 
 METRICS: Registry = Registry("metric")
 
@@ -29,6 +30,9 @@ def history_columns(metrics: Mapping[str, Any], validation: bool) -> list[str]:
 
 
 def _metric(name: str, kind: str) -> Callable:
+    if name not in BETTER:  # every metric says which way is better (components/directions.py)
+        raise ValueError(f"metric {name!r} has no direction in components.directions.BETTER")
+
     def add(fn: Callable) -> Callable:
         KIND[name] = kind
         return METRICS.register(name)(fn)
@@ -176,7 +180,7 @@ def check_metrics(config: Mapping[str, Mapping[str, Any]], task: str, n_classes:
     problems = []
     regression_names = sorted(n for n, k in KIND.items() if k == REGRESSION_ONLY)
     classifier_names = sorted(n for n, k in KIND.items() if k != REGRESSION_ONLY)
-    for name, options in config.items():
+    for name, chosen in config.items():
         if name not in KIND:
             problems.append(f"metric={name} is not a metric; choose from {', '.join(sorted(KIND))}")
             continue
@@ -194,16 +198,27 @@ def check_metrics(config: Mapping[str, Mapping[str, Any]], task: str, n_classes:
             )
         elif kind == BINARY_ONLY and n_classes != 2:
             problems.append(f"metric={name} needs a binary target, but the target has {n_classes} classes")
-        average = (options or {}).get("average")
+        average = (chosen or {}).get("average")
         if average is not None and average not in AVERAGES:
             problems.append(
                 f"metric.{name}.average={average} is not valid; choose from {', '.join(AVERAGES)}"
             )
         elif average == "binary" and n_classes != 2:
             problems.append(f"metric.{name}.average=binary needs 2 classes, the target has {n_classes}")
-        k = (options or {}).get("k")
+        k = (chosen or {}).get("k")
         if k is not None and not (isinstance(k, int) and 1 <= k < max(n_classes, 2)):
             problems.append(
                 f"metric.{name}.k={k} must be an integer from 1 to {n_classes - 1} for {n_classes} classes"
             )
     return problems
+
+
+DEFAULT_METRICS = {REGRESSION: ("mae", "r2"), BINARY: ("accuracy",), MULTICLASS: ("accuracy",)}
+
+
+def metric_names(cfg: Any) -> list[str]:
+    """The metrics a run reports: those of ``metric``, or with none given the task's usual ones
+    (``accuracy`` for classes, ``mae`` and ``r2`` for regression; the loss decides the task)."""
+    if cfg.metric or cfg.loss.get("name") not in LOSSES or LOSSES.check(cfg.loss.name, options(cfg.loss)):
+        return [str(m) for m in cfg.metric]
+    return list(DEFAULT_METRICS[LOSSES.get(cfg.loss.name)(**options(cfg.loss)).task])

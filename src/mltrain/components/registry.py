@@ -12,9 +12,12 @@ import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
+from omegaconf import DictConfig, OmegaConf
+
 from mltrain.errors import choice_problem, did_you_mean
 
 F = TypeVar("F", bound=Callable[..., Any])
+COMMAND_KEYS = ("name", "test_fraction")  # read by the command itself, never passed to a builder
 
 
 class Registry(Generic[F]):
@@ -119,3 +122,9 @@ def _type_name(hint: Any) -> str:
     if origin in (list, tuple):
         return f"a list of {_type_name(typing.get_args(hint)[0]).removeprefix('a ').removeprefix('an ')}s"
     return str(hint)
+
+
+def options(node: DictConfig | dict) -> dict[str, Any]:
+    """A group node's builder arguments (keys other than ``name`` and ``test_fraction``), as plain values."""
+    plain = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
+    return {k: v for k, v in plain.items() if k not in COMMAND_KEYS}

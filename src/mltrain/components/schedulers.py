@@ -13,8 +13,8 @@ from typing import Any
 
 from torch.optim import Optimizer, lr_scheduler
 
+from mltrain.components.directions import direction
 from mltrain.components.registry import Registry
-from mltrain.schemas import objective_direction
 
 SCHEDULERS: Registry = Registry("scheduler")
 
@@ -100,7 +100,7 @@ def plateau(
     warmup_epochs: int = 0,
 ) -> EpochScheduler:
     schedule = lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode=objective_direction(monitor, mode), factor=factor, patience=patience, min_lr=min_lr
+        optimizer, mode=direction(monitor, mode), factor=factor, patience=patience, min_lr=min_lr
     )
     return EpochScheduler(optimizer, schedule, warmup_epochs, monitor)
 

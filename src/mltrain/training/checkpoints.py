@@ -22,7 +22,7 @@ import torch
 
 from mltrain.errors import DataError
 from mltrain.files import atomic_file
-from mltrain.training.early_stopping import EarlyStopping
+from mltrain.training.callbacks.early_stopping import EarlyStopping
 from mltrain.training.trainer import Trainer
 
 

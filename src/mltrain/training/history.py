@@ -1,6 +1,7 @@
 """The epoch history as files: ``history.csv`` text and the Keras-shaped ``history.json`` content.
 
-``training/writers.py``'s ``HistoryWriter`` rewrites both atomically (``mltrain.files``) after every epoch.
+``training/callbacks/writers.py``'s ``HistoryWriter`` rewrites both atomically (``mltrain.files``) after
+every epoch.
 """
 
 from __future__ import annotations

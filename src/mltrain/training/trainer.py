@@ -24,7 +24,7 @@ from torch.optim import Optimizer
 from mltrain.components.losses import Loss
 from mltrain.components.metrics import MetricSet
 from mltrain.interrupts import held_interrupts
-from mltrain.training.callbacks import Callback
+from mltrain.training.callbacks.base import Callback
 
 COMPLETED, DIVERGED, INTERRUPTED, RUNNING = "completed", "diverged", "interrupted", "running"
 FAILED = "failed"

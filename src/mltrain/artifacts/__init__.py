@@ -1,1 +1,0 @@
-"""What a run leaves behind for people: the summary (and, later, plots and reports)."""

@@ -1,0 +1,220 @@
+"""One training run on given rows: the unit that a single fit and each k-fold fold are made of.
+
+    summary = fit_rows(cfg, table, loss, rows, out_dir)    # every run file in out_dir; summary.json's content
+
+The run's files are written in an order that keeps them in agreement after an interruption at any point
+(``training/callbacks/writers.py``): each epoch's checkpoint, history and summary, then, once training
+ends, the plots and reports, ``model.pt`` (the best epoch's weights) and last the summary's final status.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from mltrain.commands.builders import (
+    objective_column,
+    setup_model,
+    setup_runtime,
+    setup_scheduler,
+    setup_tracker,
+    setup_trainer,
+)
+from mltrain.commands.fit_data import Prepared, Rows, prepare, target_scale
+from mltrain.components.losses import Loss
+from mltrain.components.metrics import MetricSet
+from mltrain.components.models import compile_in_place
+from mltrain.components.optimizers import OPTIMIZERS
+from mltrain.components.registry import options
+from mltrain.data.datasets import Table
+from mltrain.errors import ConfigError
+from mltrain.files import atomic_write_json, atomic_write_text, remove_temp_files
+from mltrain.interrupts import held_interrupts
+from mltrain.monitoring.profile import write_profile
+from mltrain.startup import end_of_startup
+from mltrain.training.callbacks.base import ProgressCallback
+from mltrain.training.callbacks.early_stopping import EarlyStopping
+from mltrain.training.callbacks.loggers import build_loggers, finish_loggers
+from mltrain.training.callbacks.writers import CheckpointWriter, HistoryWriter, SummaryWriter
+from mltrain.training.checkpoints import load_checkpoint, restore, save_checkpoint
+from mltrain.training.trainer import Trainer, _to_floats
+
+log = logging.getLogger(__name__)
+
+
+def fit_rows(
+    cfg: DictConfig, table: Table, loss: Loss, rows: Rows, out_dir: Path, fold: int | None = None
+) -> dict[str, Any]:
+    """One training run on the given rows: a fresh, freshly seeded model; every run file in ``out_dir``.
+
+    Returns:
+        ``summary.json``'s content (``status`` says how the run ended).
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    device = setup_runtime(cfg)
+    data = prepare(table, loss, rows, device)
+    model = setup_model(cfg, data, loss).to(device)
+    if cfg.trainer.compile:
+        compile_in_place(model)
+    resumed = load_resume(cfg, out_dir)
+    tracker = setup_tracker(cfg)
+    static = describe_run(cfg, data, model, device) | ({"fold": fold} if fold is not None else {})
+    summary = SummaryWriter(
+        out_dir / "summary.json", tracker, objective_column(cfg), static, resumed=resumed is not None
+    )
+    trainer = build_trainer(cfg, data, model, loss, tracker, [summary, ProgressCallback()], out_dir, fold)
+    if resumed is not None:
+        restore(trainer, tracker, resumed)
+    result: dict[str, Any] = {}
+    loggers: list[Any] = []
+    try:  # from the first file written on, an interruption or a failure is recorded in summary.json
+        write_run_start(cfg, data, out_dir)
+        loggers = build_loggers(cfg, out_dir, fold)  # logger=[tensorboard,mlflow]; none by default
+        trainer.callbacks += loggers
+        _log_start(cfg, table, data, model, device, out_dir)
+        end_of_startup()  # the mltrain command's collector back on, start-up objects frozen (startup.py)
+        trainer.fit(data.train, data.val)
+        tracker.restore(model)
+        write_profile(out_dir, table.frame.iloc[rows.train], data.preprocessor, loss, model, data.train.x)
+        fields = finish_run(trainer, data, tracker, out_dir)
+        with held_interrupts():  # model.pt first: a summary that says completed always has its model
+            save_checkpoint(out_dir / "model.pt", model.state_dict())
+            result = summary.finish(trainer, fields)
+    except BaseException as error:
+        if not result:  # a signal held until the outcome was written leaves it as it is
+            summary.fail(trainer, error)
+        raise
+    finish_loggers(loggers, result)
+    _log_outcome(result, out_dir)
+    return result
+
+
+def write_run_start(cfg: DictConfig, data: Prepared, out_dir: Path) -> None:
+    """``config.yaml`` and ``preprocessing.json``; the temporary files a killed writer left are removed
+    (this process holds the run's lock)."""
+    atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    atomic_write_json(out_dir / "preprocessing.json", data.preprocessor.to_dict())
+    remove_temp_files(out_dir)
+
+
+def build_trainer(
+    cfg: DictConfig,
+    data: Prepared,
+    model: nn.Module,
+    loss: Loss,
+    tracker: EarlyStopping,
+    reporters: list[Any],
+    out_dir: Path,
+    fold: int | None,
+) -> Trainer:
+    """The optimizer, metrics, schedule and the callbacks, in write order: the tracker, the checkpoint and
+    history writers, then ``reporters`` (the summary writer, the progress report, the loggers)."""
+    optimizer = OPTIMIZERS.get(cfg.optimizer.name)(model.parameters(), **options(cfg.optimizer))
+    metrics = MetricSet(options(cfg.metric), loss, data.n_classes, target_scale(data.preprocessor))
+    scheduler = setup_scheduler(cfg, optimizer)
+    params = {"epochs": cfg.trainer.epochs, "batch_size": cfg.trainer.batch_size, "samples": len(data.train)}
+    prefix = {"fold": fold} if fold is not None else {}
+    callbacks = [tracker, CheckpointWriter(out_dir / "checkpoints", tracker),
+                 HistoryWriter(out_dir, params, prefix), *reporters]  # fmt: skip
+    return setup_trainer(cfg, model, optimizer, loss, metrics, scheduler, callbacks)
+
+
+def finish_run(trainer: Trainer, data: Prepared, tracker: EarlyStopping, out_dir: Path) -> dict[str, Any]:
+    """Score the test split with the best weights; write the plots and reports; the summary fields."""
+    from mltrain.reporting.diagnosis import write_artifacts
+
+    fields: dict[str, Any] = {}
+    if data.test is not None:
+        scores = _to_floats(trainer.evaluate(data.test))
+        fields["test"] = {f"test_{k}": v for k, v in scores.items()}
+        log.info("test (%d rows, best weights): %s", len(data.test),
+                 "  ".join(f"{k} {v:.4f}" for k, v in fields["test"].items()))  # fmt: skip
+    return fields | write_artifacts(trainer, data.val, data.preprocessor.classes, tracker, out_dir)
+
+
+def load_resume(cfg: DictConfig, out_dir: Path) -> dict[str, Any] | None:
+    """The last checkpoint of the run ``resume=<dir>`` names, after checking its config matches.
+
+    Raises:
+        ConfigError: the directory or its checkpoint is missing, or a key other than
+            ``trainer.epochs`` differs from the saved config.
+    """
+    if not cfg.get("resume"):
+        return None
+    run_dir = Path(cfg.resume)
+    for name in ("checkpoints/last.pt", "config.yaml"):
+        if not (run_dir / name).is_file():
+            raise ConfigError(f"resume={cfg.resume}: the run directory has no {name}; nothing to continue")
+    if run_dir.resolve() != out_dir.resolve():
+        raise ConfigError(f"resume={cfg.resume} must be the run directory, got output directory {out_dir}")
+    differing = config_differences(OmegaConf.load(run_dir / "config.yaml"), cfg)
+    if differing:
+        raise ConfigError(
+            f"resume={cfg.resume}: only trainer.epochs may change when resuming; these keys differ "
+            f"from the saved config: {', '.join(differing)}"
+        )
+    state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    if cfg.trainer.epochs < state["epoch"]:
+        raise ConfigError(
+            f"resume={cfg.resume} has done {state['epoch']} epochs, more than trainer.epochs="
+            f"{cfg.trainer.epochs}; set trainer.epochs >= {state['epoch']} to continue it"
+        )
+    return state
+
+
+def config_differences(saved: DictConfig, cfg: DictConfig) -> list[str]:
+    """Dotted keys whose values differ between two configs, ignoring ``trainer.epochs`` and ``resume``."""
+    a, b = (_flatten(OmegaConf.to_container(c, resolve=True)) for c in (saved, cfg))
+    ignored = {"trainer.epochs", "resume"}
+    return sorted(k for k in a.keys() | b.keys() if k not in ignored and a.get(k) != b.get(k))
+
+
+def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(node, dict):
+        return {k: v for key, sub in node.items() for k, v in _flatten(sub, f"{prefix}{key}.").items()}
+    return {prefix.rstrip("."): node}
+
+
+def describe_run(cfg: DictConfig, data: Prepared, model: nn.Module, device: torch.device) -> dict[str, Any]:
+    """The fixed facts of a run that ``summary.json`` records."""
+    return {
+        "seed": cfg.seed,
+        "device": str(device),
+        "choices": {
+            g: cfg[g].name for g in ("optimizer", "loss", "dataset", "model", "validation", "scheduler")
+        },
+        "metrics": list(cfg.metric),
+        "data": {
+            "train_rows": len(data.train),
+            "val_rows": len(data.val) if data.val is not None else 0,
+            "test_rows": len(data.test) if data.test is not None else 0,
+            "features": data.preprocessor.n_features,
+            "classes": data.preprocessor.classes,
+            "input_shape": list(data.input_shape) if data.input_shape else None,
+        },
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+
+
+def _log_start(cfg: DictConfig, table: Table, data: Prepared, model: nn.Module, device: torch.device,
+               out_dir: Path) -> None:  # fmt: skip
+    log.info(
+        "%s: %d train / %d val rows, %d features%s; model %s (%s parameters) on %s; run dir %s",
+        table.name, len(data.train), len(data.val) if data.val else 0, data.preprocessor.n_features,
+        f", {data.n_classes} classes" if data.n_classes else "", cfg.model.name,
+        f"{sum(p.numel() for p in model.parameters()):,}", device, out_dir,
+    )  # fmt: skip
+
+
+def _log_outcome(summary: dict[str, Any], out_dir: Path) -> None:
+    """``early_stopped (val_loss did not improve for 5 epochs ...): best epoch 12 (by val_loss) ...``"""
+    best = summary.get("best") or {}
+    shown = "  ".join(f"{k} {v:.4f}" for k, v in best.items() if k not in ("epoch", "lr", "time_s"))
+    why = f" ({summary['message']})" if summary.get("message") else ""
+    log.info("%s%s: best epoch %s (by %s)  %s  (%.1fs) -> %s", summary["status"], why, summary["best_epoch"],
+             summary["monitor"], shown, summary["wall_time_s"], out_dir)  # fmt: skip

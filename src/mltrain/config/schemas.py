@@ -1,0 +1,61 @@
+"""Structured-config schemas of ``mltrain fit``: typed keys, so ``trainer.epochs=abc`` fails at composition.
+
+Imports nothing heavy: ``cli.py`` registers these before Hydra composes, also for ``--help`` and tab
+completion. The checks that need the components and the data live in ``config/checks.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+
+@dataclass
+class TrainerConfig:
+    epochs: int = 20
+    batch_size: int = 64
+    eval_batch_size: int = 1024
+    device: str = "auto"
+    num_threads: int | None = None
+    limit_train_batches: int | None = None
+    limit_val_batches: int | None = None
+    grad_clip: float | None = None
+    deterministic: bool = False
+    nproc: int = 1
+    compile: bool = False
+
+
+@dataclass
+class EarlyStoppingConfig:
+    patience: int | None = None
+    monitor: str = "val_loss"
+    mode: str = "auto"
+    min_delta: float = 0.0
+    restore_best: bool = False
+
+
+@dataclass
+class FitConfig:
+    seed: int = 0
+    objective: str = "val_loss"
+    objective_mode: str = "auto"
+    optimizer: Any = MISSING
+    loss: Any = MISSING
+    metric: Any = field(default_factory=dict)
+    dataset: Any = MISSING
+    model: Any = MISSING
+    validation: Any = MISSING
+    scheduler: Any = MISSING
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+    logger: Any = field(default_factory=dict)
+    resume: str | None = None
+    debug: Any = None
+
+
+def register_schemas() -> None:
+    """Put the schemas in Hydra's ConfigStore (called by ``cli.py`` before composing)."""
+    ConfigStore.instance().store(name="fit_schema", node=FitConfig)

@@ -1,0 +1,1 @@
+"""The rows a run learns from: datasets, table reading, preprocessing, column checks, the memory budget."""

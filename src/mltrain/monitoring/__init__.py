@@ -1,0 +1,1 @@
+"""The training rows' profile (``profile.json``) and the drift of new rows from it."""

@@ -1,0 +1,112 @@
+"""``profile.json``: what the training rows and the model's predictions on them looked like.
+
+Written by ``fit`` beside ``preprocessing.json``; ``mltrain monitor`` compares new rows with it
+(``monitoring/drift.py``). For each feature column, and for the predictions:
+
+* a number: ``edges`` (the deciles of the training values) and the share of rows in each of the
+  ``len(edges) + 1`` bins plus a last share for missing values (for the population stability index), and
+  an ECDF: every distinct value with the count of rows at or below it, or, past ``ECDF_POINTS`` distinct
+  values, that many quantiles (for the Kolmogorov-Smirnov distance, then within 1/(ECDF_POINTS - 1));
+* a category: the share of each category (``<missing>`` for missing values).
+
+The predictions are the class (a category) and the confidence (the top class probability, a number) for
+classifiers, the value in the target's units for regression.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor, nn
+
+from mltrain.components.losses import Loss
+from mltrain.data.preprocessing import Preprocessor
+from mltrain.files import atomic_write_text
+
+BINS = 10  # PSI bins of a numeric column: its deciles on the training rows
+ECDF_POINTS = 256  # distinct values kept for the KS distance; more become this many quantiles
+MISSING = "<missing>"
+VERSION = 1
+
+
+def numeric_profile(values: np.ndarray) -> dict[str, Any]:
+    """Decile bins with their shares (missing last) and the ECDF summary of a float column."""
+    values = np.asarray(values, dtype=np.float64)
+    present = np.sort(values[~np.isnan(values)])
+    edges = np.unique(np.quantile(present, np.linspace(0, 1, BINS + 1)[1:-1])) if len(present) else []
+    profile = {"type": "numeric", "rows": len(values), "edges": [float(e) for e in edges]}
+    profile["fractions"] = numeric_fractions(profile, values).tolist()
+    distinct = np.unique(present)
+    exact = len(distinct) <= ECDF_POINTS
+    points = distinct if exact else np.unique(
+        np.quantile(present, np.linspace(0, 1, ECDF_POINTS), method="inverted_cdf")
+    )  # fmt: skip
+    counts = np.searchsorted(present, points, side="right")
+    return profile | {"ecdf": {"values": points.tolist(), "counts": counts.tolist(), "n": len(present),
+                               "exact": bool(exact)}}  # fmt: skip
+
+
+def numeric_fractions(profile: dict[str, Any], values: np.ndarray) -> np.ndarray:
+    """Shares of ``values`` in the bins ``(-inf, e0], (e0, e1], ..., (e_last, inf)``, then missing."""
+    values = np.asarray(values, dtype=np.float64)
+    missing = np.isnan(values)
+    bins = np.searchsorted(np.asarray(profile["edges"], dtype=np.float64), values[~missing], side="left")
+    counts = np.bincount(bins, minlength=len(profile["edges"]) + 1).astype(np.float64)
+    return np.append(counts, missing.sum()) / max(len(values), 1)
+
+
+def categorical_profile(values: pd.Series) -> dict[str, Any]:
+    """The share of each category, as strings; missing values count as ``<missing>``."""
+    return {"type": "categorical", "rows": len(values), "fractions": category_shares(values)}
+
+
+def category_shares(values: pd.Series) -> dict[str, float]:
+    """``{category: share}`` of a column, every value as its string, missing ones as ``<missing>``."""
+    labels = pd.Series(values).astype(object).where(pd.Series(values).notna(), MISSING).map(str)
+    return {str(k): float(v) for k, v in labels.value_counts(normalize=True, sort=False).items()}
+
+
+def prediction_values(loss: Loss, pre: Preprocessor, outputs: Tensor) -> dict[str, Any]:
+    """What is profiled of the model's raw outputs: ``prediction`` (class names or values) and, for
+    classifiers, ``confidence`` (the top class probability)."""
+    if pre.classes is None:
+        values = outputs.double().numpy()[:, 0] * pre.target_scale + pre.target_mean
+        return {"prediction": values}
+    labels = loss.labels(outputs).numpy()
+    confidence = loss.probabilities(outputs).max(1).values.double().numpy()
+    return {"prediction": pd.Series([pre.classes[i] for i in labels], dtype=object), "confidence": confidence}
+
+
+def build_profile(frame: pd.DataFrame, pre: Preprocessor, predictions: dict[str, Any]) -> dict[str, Any]:
+    """The profile of the raw training rows ``frame`` and of the predictions on them."""
+
+    def one(values: Any, numeric: bool) -> dict[str, Any]:
+        return numeric_profile(np.asarray(values, np.float64)) if numeric else categorical_profile(values)
+
+    features = {c: one(frame[c], c in pre.numeric) for c in pre.features}
+    outputs = {k: one(v, not isinstance(v, pd.Series)) for k, v in predictions.items()}  # classes: a Series
+    return {"version": VERSION, "rows": len(frame), "features": features, "predictions": outputs}
+
+
+@torch.no_grad()
+def write_profile(
+    out_dir: Path, frame: pd.DataFrame, pre: Preprocessor, loss: Loss, model: nn.Module, x: Tensor
+) -> None:
+    """``out_dir/profile.json`` of the training rows: raw ``frame``, and ``model``'s outputs on ``x``."""
+    training = model.training
+    model.eval()
+    outputs = torch.cat([model(x[i : i + 4096]).float().cpu() for i in range(0, len(x), 4096)])
+    model.train(training)
+    profile = build_profile(frame.reset_index(drop=True), pre, prediction_values(loss, pre, outputs))
+    atomic_write_text(Path(out_dir) / "profile.json", json.dumps(profile, separators=(",", ":")) + "\n")
+
+
+def load_profile(run_dir: Path) -> dict[str, Any] | None:
+    """The run's ``profile.json``, or ``None`` for a run fitted before mltrain wrote one."""
+    path = Path(run_dir) / "profile.json"
+    return json.loads(path.read_text()) if path.is_file() else None

@@ -1,0 +1,151 @@
+"""What a finished run leaves for people: the curve diagnosis, the per-class report, and the plots.
+
+Called by ``commands/fit.py`` after training with the best weights restored. scikit-learn and matplotlib
+are imported here, inside the functions, so ``mltrain fit --help`` and CSV start-up do not pay for them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mltrain.files import atomic_write_json, atomic_write_text
+
+log = logging.getLogger(__name__)
+
+PATIENCE = 3  # epochs of rising validation loss (while training loss falls) that count as overfitting
+
+
+def diagnose(
+    history: list[dict[str, float]],
+    patience: int = PATIENCE,
+    monitor: str = "val_loss",
+    mode: str = "min",
+    stopped: str | None = None,
+) -> dict[str, Any]:
+    """Read the learning curves: ``diverged``, ``overfitting`` (from epoch E), ``early_stopped``,
+    ``underfitting``, ``still_improving`` or ``ok``.
+
+    Overfitting: validation loss rose for ``patience`` consecutive epochs while training loss fell; E is
+    the epoch before the rise began. Early stopped: ``stopped`` is the reason the run stopped early (it
+    tells the same story as the console and the summary). Underfitting: training loss at the last epoch is
+    still within 1% of the first epoch's. Still improving: the ``monitor`` column (``val_loss``, or
+    ``loss`` without validation rows) improved at the last epoch and is at its best there.
+    """
+    if not history:
+        return {"verdict": "no_epochs", "message": "no epoch completed"}
+    losses = [r["loss"] for r in history]
+    if not all(math.isfinite(v) for v in losses):
+        bad = next(r["epoch"] for r in history if not math.isfinite(r["loss"]))
+        return {
+            "verdict": "diverged",
+            "epoch": int(bad),
+            "message": f"training loss became non-finite at epoch {bad}",
+        }
+    found = _overfitting(history, losses, patience)
+    if found is not None:
+        return found
+    if stopped:
+        return {"verdict": "early_stopped", "message": f"stopped early: {stopped}"}
+    if len(losses) > 1 and losses[-1] > 0.99 * losses[0]:
+        return {"verdict": "underfitting", "message": "training loss barely fell; try more epochs, a higher "
+                "learning rate or a larger model"}  # fmt: skip
+    column = monitor if monitor in history[-1] else "loss"
+    watched = [r[column] * (1 if mode == "min" else -1) for r in history]
+    if len(watched) > 1 and watched[-1] < watched[-2] and watched[-1] <= min(watched):
+        return {
+            "verdict": "still_improving",
+            "message": f"{column} still improving at the last epoch; more epochs may help",
+        }
+    return {"verdict": "ok", "message": "no sign of over- or underfitting"}
+
+
+def _overfitting(
+    history: list[dict[str, float]], losses: list[float], patience: int
+) -> dict[str, Any] | None:
+    val = [r.get("val_loss") for r in history]
+    if not all(v is not None for v in val):
+        return None
+    for i in range(len(history) - patience):
+        window = range(i + 1, i + patience + 1)
+        if all(val[j] > val[j - 1] and losses[j] < losses[j - 1] for j in window):
+            epoch = int(history[i]["epoch"])
+            return {"verdict": "overfitting", "epoch": epoch, "message": (
+                f"overfitting from epoch {epoch}: validation loss rose {patience} epochs in a row "
+                "while training loss fell")}  # fmt: skip
+    return None
+
+
+def classification_report(y_true: np.ndarray, y_pred: np.ndarray, classes: list[Any]) -> dict[str, Any]:
+    """Per-class precision, recall, F1 and support, plus accuracy and macro and weighted averages.
+
+    The same numbers and layout as scikit-learn's ``classification_report(output_dict=True,
+    zero_division=0)`` (a test compares them), computed from the confusion matrix in NumPy so a run does
+    not import scikit-learn (and SciPy) just to write its report.
+    """
+    n = len(classes)
+    cm = np.bincount(np.asarray(y_true) * n + np.asarray(y_pred), minlength=n * n).reshape(n, n).astype(float)
+    tp, predicted, support = cm.diagonal(), cm.sum(0), cm.sum(1)
+    precision = np.divide(tp, predicted, out=np.zeros(n), where=predicted > 0)
+    recall = np.divide(tp, support, out=np.zeros(n), where=support > 0)
+    both = precision + recall
+    f1 = np.divide(2 * precision * recall, both, out=np.zeros(n), where=both > 0)
+    rows = {"precision": precision, "recall": recall, "f1-score": f1}
+    report: dict[str, Any] = {
+        str(c): {**{k: float(v[i]) for k, v in rows.items()}, "support": int(support[i])}
+        for i, c in enumerate(classes)
+    }
+    total = support.sum()
+    report["accuracy"] = float(tp.sum() / total) if total else 0.0
+    weights = support / total if total else np.zeros(n)
+    report["macro avg"] = {**{k: float(v.mean()) for k, v in rows.items()}, "support": int(total)}
+    report["weighted avg"] = {
+        **{k: float((v * weights).sum()) for k, v in rows.items()},
+        "support": int(total),
+    }
+    return report
+
+
+def write_report(report: dict[str, Any], out_dir: Path) -> None:
+    """``classification_report.json`` and ``.csv`` (one row per class and average)."""
+    atomic_write_json(out_dir / "classification_report.json", report)
+    lines = ["label,precision,recall,f1-score,support"]
+    for label, row in report.items():
+        if isinstance(row, dict):
+            lines.append(f"{label},{row['precision']},{row['recall']},{row['f1-score']},{row['support']}")
+    atomic_write_text(out_dir / "classification_report.csv", "\n".join(lines) + "\n")
+
+
+def write_artifacts(
+    trainer: Any, val: Any, classes: list[Any] | None, tracker: Any, out_dir: Path
+) -> dict[str, Any]:
+    """Diagnosis, learning curves and, for classifiers with validation rows, the report and confusion matrix.
+
+    Args:
+        trainer: the finished trainer (its history, status and message; its model holds the best weights).
+        tracker: the run's best-epoch tracker (``monitor``, ``mode``, ``best_epoch``).
+
+    Returns:
+        Fields for ``summary.json``: ``diagnosis`` (and ``artifacts``, the files written).
+    """
+    from mltrain.reporting import plots
+
+    stopped = trainer.message if trainer.status == "early_stopped" else None
+    diagnosis = diagnose(trainer.history, monitor=tracker.monitor, mode=tracker.mode, stopped=stopped)
+    log.info("diagnosis: %s", diagnosis["message"])
+    written = []
+    best_epoch = tracker.best_epoch or None
+    if trainer.history:
+        loss, regression = trainer.loss.name, not trainer.loss.is_classifier
+        written.append(plots.learning_curves(trainer.history, best_epoch, out_dir, loss, regression))
+    if classes is not None and val is not None and diagnosis["verdict"] != "diverged":
+        y_pred = trainer.loss.labels(trainer.predict(val.x)).cpu().numpy()
+        y_true = val.y.long().reshape(-1).cpu().numpy()
+        write_report(classification_report(y_true, y_pred, classes), out_dir)
+        written += ["classification_report.json", "classification_report.csv"]
+        written.append(plots.confusion_matrix(y_true, y_pred, classes, out_dir))
+    return {"diagnosis": diagnosis, "artifacts": written}

@@ -1,0 +1,1 @@
+"""A finished run's model applied to new rows: loading it, reading ``input=`` files, ONNX / TorchScript."""

@@ -1,0 +1,194 @@
+"""A finished ``fit`` run loaded back for ``evaluate`` and ``predict``: config, preprocessing and model.
+
+models = load_run(Path("runs/fit/<run>"))     # one model, or one per fold of a k-fold parent directory
+outputs = ensemble_outputs(models, frame)     # raw model outputs on a raw frame (fold models averaged)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor, nn
+
+from mltrain.components.losses import BINARY, LOSSES, MULTICLASS, Loss
+from mltrain.components.models import MODELS
+from mltrain.components.registry import options
+from mltrain.data.preprocessing import Preprocessor
+from mltrain.errors import ConfigError, DataError
+from mltrain.training.checkpoints import load_checkpoint
+
+
+@dataclass
+class SavedRun:
+    """One trained model with everything needed to apply it to raw rows."""
+
+    path: Path
+    cfg: DictConfig
+    summary: dict[str, Any]
+    preprocessor: Preprocessor
+    loss: Loss
+    model: nn.Module
+
+    @property
+    def classes(self) -> list[Any] | None:
+        return self.preprocessor.classes
+
+
+def load_run(path: Path) -> list[SavedRun]:
+    """The run's model, or each fold's model for a k-fold parent directory (one with ``fold_<i>/``).
+
+    Raises:
+        ConfigError: no such directory, or a directory without ``model.pt``.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise ConfigError(f"run={path}: no such run directory")
+    if (path / "model.pt").is_file():
+        return [load_one(path)]
+    folds = sorted(path.glob("fold_*/model.pt"), key=lambda p: int(p.parent.name.split("_")[1]))
+    if folds:
+        return [load_one(p.parent) for p in folds]
+    raise ConfigError(
+        f"run={path} has no model.pt (an unfinished run, or not a fit run directory); "
+        "pass the directory of a finished `mltrain fit` run"
+    )
+
+
+def load_one(path: Path) -> SavedRun:
+    """Rebuild the model of one run directory and load its saved weights.
+
+    Raises:
+        ConfigError: a file of the run is missing.
+        DataError: a file of the run cannot be read or parsed, or ``model.pt`` does not fit the model.
+    """
+    for name in ("config.yaml", "preprocessing.json", "summary.json"):
+        if not (path / name).is_file():
+            raise ConfigError(f"run={path} has no {name}; pass the directory of a finished `mltrain fit` run")
+    cfg = _read(path / "config.yaml", OmegaConf.load)
+    pre = _read(path / "preprocessing.json", lambda p: Preprocessor.from_dict(json.loads(p.read_text())))
+    summary = _read(path / "summary.json", lambda p: json.loads(p.read_text()))
+    empty = [c for c, m, sd in zip(pre.numeric, pre.mean, pre.scale, strict=False) if m is None or sd is None]
+    if empty:  # written by a run before the empty-column check; NaN would spread through every row
+        raise DataError(
+            f"{path / 'preprocessing.json'} has no scaling for column {', '.join(map(repr, empty))} "
+            "(the column had no values when the run was trained); train the run again without it"
+        )
+    loss = LOSSES.get(cfg.loss.name)(**options(cfg.loss))
+    shape = summary.get("data", {}).get("input_shape")
+    model = MODELS.get(cfg.model.name)(
+        in_features=pre.n_features,
+        out_features=loss.out_features(len(pre.classes) if pre.classes is not None else 0),
+        input_shape=tuple(shape) if shape else None,
+        **options(cfg.model),
+    )
+    state = load_checkpoint(path / "model.pt")
+    try:
+        model.load_state_dict(state)
+    except (TypeError, RuntimeError, KeyError, AttributeError) as e:
+        first = " ".join(str(e).split())[:200]
+        raise DataError(
+            f"{path / 'model.pt'} does not hold the weights of the model {path / 'config.yaml'} describes "
+            f"({first}); was it copied from another run?"
+        ) from e
+    return SavedRun(path, cfg, summary, pre, loss, model.eval())
+
+
+def _read(file: Path, parse: Callable[[Path], Any]) -> Any:
+    """``parse(file)``, with a damaged or unreadable file reported as a ``DataError`` naming it."""
+    try:
+        return parse(file)
+    except OSError as e:
+        raise DataError(f"cannot read {file}: {e.strerror or e}") from e
+    except Exception as e:  # noqa: BLE001 - YAML, JSON and field errors: the file is not what fit wrote
+        text = " ".join(str(e).split())[:200]
+        raise DataError(f"{file} is damaged or not a file mltrain wrote ({type(e).__name__}: {text})") from e
+
+
+def csv_options(run: SavedRun) -> dict[str, Any]:
+    """How the run read its CSV (``sep``, ``na_values``): predict and evaluate read new rows the same way."""
+    dataset = run.cfg.dataset
+    if dataset.get("name") != "csv":
+        return {}
+    return {"sep": dataset.get("sep", ","), "na_values": OmegaConf.to_object(dataset).get("na_values")}
+
+
+def check_frame(pre: Preprocessor, frame: pd.DataFrame, source: str) -> None:
+    """Every feature column present, finite numbers where the model was trained on numbers, no category
+    the model never saw, no gap the run cannot fill. Rows are named by ``frame.index`` (a chunk's index
+    continues from the one before it).
+
+    Raises:
+        DataError: naming the column and the values.
+    """
+    missing = [c for c in pre.features if c not in frame.columns]
+    if missing:
+        raise DataError(f"{source} has no column {', '.join(map(repr, missing))} (the model needs it)")
+    for column in pre.numeric:
+        values = frame[column]
+        numbers = pd.to_numeric(values, errors="coerce")
+        bad = np.flatnonzero((numbers.isna() & values.notna()).to_numpy() | np.isinf(numbers.to_numpy(float)))
+        if len(bad):
+            raise DataError(
+                f"{source}: column {column!r} must hold finite numbers (the model was trained on numbers), "
+                f"data row {values.index[bad[0]] + 1} holds {_shown(values.iloc[bad[0]])}"
+            )
+    for column, cats in pre.categories.items():
+        values = frame[column].dropna()
+        unseen = sorted({str(v) for v in values[~values.isin(cats)]})
+        if unseen:
+            raise DataError(
+                f"{source}: column {column!r} has categories the model never saw: {', '.join(unseen[:5])}; "
+                f"known: {', '.join(map(str, cats))}"
+            )
+    gaps = [c for c in pre.features if c not in pre.fill and frame[c].isna().any()]
+    if gaps:
+        raise DataError(
+            f"{source} has missing values in {', '.join(map(repr, gaps))} (the run did not impute)"
+        )
+
+
+def _shown(value: Any) -> str:
+    """``'oops'`` for text, ``inf`` for a number (not ``np.float64(inf)``)."""
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+@torch.no_grad()
+def outputs(run: SavedRun, frame: pd.DataFrame) -> Tensor:
+    """Raw model outputs for the rows of a raw frame."""
+    x = torch.from_numpy(run.preprocessor.transform(frame))
+    return torch.cat([run.model(x[i : i + 4096]) for i in range(0, len(x), 4096)]) if len(x) else run.model(x)
+
+
+def ensemble_outputs(runs: list[SavedRun], frame: pd.DataFrame) -> Tensor:
+    """Outputs of the mean prediction of ``runs``: log of the mean probability (classifiers), mean value.
+
+    The result is shaped like one model's outputs, so losses, metrics and ``loss.labels`` apply as they are.
+    """
+    loss = runs[0].loss
+    raw = [outputs(r, frame) for r in runs]
+    if len(raw) == 1:
+        return raw[0]
+    if loss.task == MULTICLASS:
+        return torch.stack([o.softmax(1) for o in raw]).mean(0).clamp_min(1e-12).log()
+    if loss.task == BINARY:
+        return torch.logit(torch.stack([torch.sigmoid(o) for o in raw]).mean(0), eps=1e-7)
+    # regression: each fold standardised the target its own way; average in real units, then use run 0's
+    pre = runs[0].preprocessor
+    real = torch.stack(
+        [o * r.preprocessor.target_scale + r.preprocessor.target_mean for o, r in zip(raw, runs, strict=True)]
+    )
+    return (real.mean(0) - pre.target_mean) / pre.target_scale
+
+
+def to_original_units(run: SavedRun, values: Tensor) -> np.ndarray:
+    """Regression outputs in the target's own units."""
+    pre = run.preprocessor
+    return (values.double().numpy() * pre.target_scale + pre.target_mean).reshape(len(values), -1)
