@@ -48,6 +48,7 @@ PREPARE = '''\
 import torch
 from omegaconf import OmegaConf
 from mltrain.commands.fit_data import prepare as encode, split_rows
+from mltrain.config.spec import Splitting
 from mltrain.data.datasets import DATASETS
 from mltrain.components.losses import LOSSES
 from mltrain.data.preprocessing import drop_missing
@@ -58,7 +59,7 @@ def prepare(path):
                             "validation": {"name": "split", "fraction": 0.2}})
     table = drop_missing(DATASETS.get("csv")(path=path, target="label", check_memory=False))
     loss = LOSSES.get("sparse_categorical_crossentropy")()
-    return encode(table, loss, split_rows(cfg, table, loss), torch.device("cpu"))
+    return encode(table, loss, split_rows(Splitting.of(cfg), table, loss), torch.device("cpu"))
 '''
 MEASURE = """
 import resource, sys, time

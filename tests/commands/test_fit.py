@@ -21,6 +21,7 @@ from omegaconf import DictConfig
 
 from mltrain import rundir as rundirs
 from mltrain.commands import builders, fit
+from mltrain.config.spec import RunSpec
 from mltrain.errors import ConfigError, DataError
 from mltrain.training.checkpoints import load_checkpoint
 
@@ -159,9 +160,9 @@ def test_a_locked_run_directory_is_refused(tmp_path: Path) -> None:
 
 def test_deterministic_turns_on_torchs_deterministic_algorithms(compose_fit: Compose) -> None:
     try:
-        builders.setup_runtime(compose_fit([*SMALL, "trainer.deterministic=true"]))
+        builders.setup_runtime(RunSpec.resolve(compose_fit([*SMALL, "trainer.deterministic=true"])))
         assert torch.are_deterministic_algorithms_enabled()
-        builders.setup_runtime(compose_fit(SMALL))
+        builders.setup_runtime(RunSpec.resolve(compose_fit(SMALL)))
         assert not torch.are_deterministic_algorithms_enabled()
     finally:
         torch.use_deterministic_algorithms(False)

@@ -16,6 +16,7 @@ from mltrain.commands import evaluate, monitor, predict
 from mltrain.commands.fit_data import split_rows
 from mltrain.components.losses import LOSSES
 from mltrain.components.registry import options
+from mltrain.config.spec import Splitting
 from mltrain.data.datasets import DATASETS
 from mltrain.errors import ConfigError, DataError
 from tests.conftest import SHIFTED, cancer_csvs, fit_run, write_penguins
@@ -73,7 +74,7 @@ def test_the_profile_describes_the_training_rows_and_predictions(cancer, tmp_pat
     profile = json.loads((run / "profile.json").read_text())
     cfg = OmegaConf.load(run / "config.yaml")
     table = DATASETS.get("csv")(**options(cfg.dataset))
-    rows = split_rows(cfg, table, LOSSES.get("bce")()).train  # the rows the model was trained on
+    rows = split_rows(Splitting.of(cfg), table, LOSSES.get("bce")()).train  # the rows the model trained on
     frame = table.frame.iloc[rows]
     frame.to_csv(tmp_path / "rows.csv", index=False)
 

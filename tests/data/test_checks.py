@@ -22,6 +22,7 @@ from mltrain.components.losses import LOSSES, check_loss
 from mltrain.components.models import MODELS
 from mltrain.components.schedulers import check_scheduler
 from mltrain.config.data_problems import row_problems
+from mltrain.config.spec import Splitting
 from mltrain.data.checks import column_problems
 from mltrain.data.datasets import DATASETS, Table
 from mltrain.errors import ConfigError, DataError
@@ -148,7 +149,7 @@ def test_row_problems_agree_with_the_split_that_fit_makes(validation: str, loss:
                 cfg = split_cfg(validation, fraction, test_fraction, loss)
                 problems = row_problems(cfg, data)
                 try:
-                    train = len(split_rows(cfg, data, LOSSES.get(loss)()).train)
+                    train = len(split_rows(Splitting.of(cfg), data, LOSSES.get(loss)()).train)
                 except ConfigError:  # the split's own last-resort refusal: no rows at all
                     train = 0
                 assert (problems == []) == (train >= max(2, classes)), (n, test_fraction, fraction)

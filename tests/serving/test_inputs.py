@@ -18,6 +18,7 @@ from mltrain.commands.fit_data import split_rows
 from mltrain.commands.predict import predict_frame
 from mltrain.components.losses import LOSSES
 from mltrain.components.registry import options
+from mltrain.config.spec import Splitting
 from mltrain.data.datasets import DATASETS
 from mltrain.errors import ConfigError, DataError
 from mltrain.serving.inputs import input_chunks, read_input
@@ -71,7 +72,8 @@ def test_predict_on_parquet_equals_predict_on_the_same_rows_as_csv(penguins, tmp
 def test_evaluate_on_parquet_equals_csv_and_the_rows_as_training_read_them(penguins, tmp_path: Path) -> None:
     frame, run = penguins
     cfg = OmegaConf.load(run / "config.yaml")
-    test_rows = split_rows(cfg, DATASETS.get("csv")(**options(cfg.dataset)), LOSSES.get("ce")()).test
+    table = DATASETS.get("csv")(**options(cfg.dataset))
+    test_rows = split_rows(Splitting.of(cfg), table, LOSSES.get("ce")()).test
     csv, parquet = write_both(frame.iloc[test_rows], tmp_path / "test")  # float64, as in the CSV
 
     def scored(data: Path | None) -> dict:

@@ -1,6 +1,6 @@
-"""Builders from a composed ``fit`` config to the objects a training run needs.
+"""Builders from a run spec (``config/spec.py``) to the objects a training run needs.
 
-Each takes the config (and what it depends on) and returns one object; registries map the names users
+Each takes the spec (and what it depends on) and returns one object; registries map the names users
 type to classes (``components/``), so "where is nadam?" stays ``components/optimizers.py``.
 """
 
@@ -11,17 +11,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import DictConfig
 from torch import nn
 
-from mltrain.commands.fit_data import Prepared
-from mltrain.components.directions import direction
-from mltrain.components.losses import Loss
+from mltrain.commands.fit_data import Prepared, target_scale
 from mltrain.components.metrics import MetricSet
-from mltrain.components.models import MODELS
-from mltrain.components.registry import options
+from mltrain.components.optimizers import OPTIMIZERS
 from mltrain.components.schedulers import SCHEDULERS
-from mltrain.config.checks import monitored
+from mltrain.config.spec import RunSpec, build_model
 from mltrain.errors import ConfigError
 from mltrain.training import distributed
 from mltrain.training.callbacks.early_stopping import EarlyStopping
@@ -29,69 +25,68 @@ from mltrain.training.ddp import DistributedTrainer
 from mltrain.training.trainer import Trainer
 
 
-def objective_column(cfg: DictConfig) -> str:
-    """The history column whose value at the best epoch is the run's (and a sweep's) objective.
-
-    Without validation rows ``val_loss`` (the default) falls back to ``loss``, ``val_f1`` to ``f1``.
-    """
-    return cfg.objective.removeprefix("val_") if cfg.validation.name == "none" else cfg.objective
-
-
 def setup_trainer(
-    cfg: DictConfig,
+    spec: RunSpec,
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
-    loss: Loss,
     metrics: MetricSet,
     scheduler: Any,
     callbacks: list[Any],
 ) -> Trainer:
     """The trainer with the ``trainer.*`` settings and the callbacks that write the run's files."""
+    t = spec.trainer
     return (DistributedTrainer if distributed.is_distributed() else Trainer)(
-        model, optimizer, loss, metrics,
-        epochs=cfg.trainer.epochs,
-        batch_size=cfg.trainer.batch_size,
-        eval_batch_size=cfg.trainer.eval_batch_size,
+        model, optimizer, spec.loss, metrics,
+        epochs=t.epochs,
+        batch_size=t.batch_size,
+        eval_batch_size=t.eval_batch_size,
         callbacks=callbacks,
-        generator=torch.Generator().manual_seed(cfg.seed),
-        limit_train_batches=cfg.trainer.limit_train_batches,
-        limit_val_batches=cfg.trainer.limit_val_batches,
+        generator=torch.Generator().manual_seed(spec.seed),
+        limit_train_batches=t.limit_train_batches,
+        limit_val_batches=t.limit_val_batches,
         scheduler=scheduler,
-        grad_clip=cfg.trainer.grad_clip,
+        grad_clip=t.grad_clip,
     )  # fmt: skip
 
 
-def setup_scheduler(cfg: DictConfig, optimizer: torch.optim.Optimizer) -> Any:
-    """The configured learning-rate schedule; ``plateau`` watches ``loss`` for ``val_loss`` without
-    validation rows."""
-    kwargs = options(cfg.scheduler)
-    if "monitor" in kwargs:
-        kwargs["monitor"] = monitored(cfg, "scheduler")
-    return SCHEDULERS.get(cfg.scheduler.name)(optimizer, epochs=cfg.trainer.epochs, **kwargs)
+def setup_optimizer(spec: RunSpec, model: nn.Module) -> torch.optim.Optimizer:
+    """The configured optimizer over the model's parameters."""
+    return OPTIMIZERS.get(spec.optimizer.name)(model.parameters(), **spec.optimizer.options)
 
 
-def setup_tracker(cfg: DictConfig) -> EarlyStopping:
+def setup_scheduler(spec: RunSpec, optimizer: torch.optim.Optimizer) -> Any:
+    """The configured learning-rate schedule (``plateau`` watches the column the spec resolved)."""
+    return SCHEDULERS.get(spec.scheduler.name)(
+        optimizer, epochs=spec.trainer.epochs, **spec.scheduler.options
+    )
+
+
+def setup_metrics(spec: RunSpec, data: Prepared) -> MetricSet:
+    """The run's metrics, reported in the target's own units for regression."""
+    return MetricSet(spec.metrics, spec.loss, data.n_classes, target_scale(data.preprocessor))
+
+
+def setup_tracker(spec: RunSpec) -> EarlyStopping:
     """The run's one best-epoch tracker: it picks the epoch of ``model.pt``, ``best.pt`` and the summary,
     and stops the run after ``early_stopping.patience`` epochs without improvement (``null``: never).
 
     It watches ``early_stopping.monitor`` (by default the ``objective``; without validation rows its
     training twin); ``early_stopping.mode: auto`` follows ``objective_mode`` when it watches the objective.
     """
-    es = cfg.early_stopping
-    monitor = monitored(cfg, "early_stopping")
-    mode = es.mode if es.mode != "auto" or es.monitor != cfg.objective else cfg.objective_mode
-    return EarlyStopping(monitor, direction(monitor, mode), es.patience, es.min_delta, es.restore_best)
+    return EarlyStopping(
+        spec.tracker.column, spec.tracker.mode, spec.patience, spec.min_delta, spec.restore_best
+    )
 
 
-def setup_runtime(cfg: DictConfig) -> torch.device:
+def setup_runtime(spec: RunSpec) -> torch.device:
     """Seed every random source, set torch's threads, and pick the device."""
-    random.seed(cfg.seed)
-    np.random.seed(cfg.seed % 2**32)
-    torch.manual_seed(cfg.seed)
-    if cfg.trainer.num_threads:
-        torch.set_num_threads(cfg.trainer.num_threads)
-    torch.use_deterministic_algorithms(cfg.trainer.deterministic)
-    return distributed.rank_device(resolve_device(cfg.trainer.device))
+    random.seed(spec.seed)
+    np.random.seed(spec.seed % 2**32)
+    torch.manual_seed(spec.seed)
+    if spec.trainer.num_threads:
+        torch.set_num_threads(spec.trainer.num_threads)
+    torch.use_deterministic_algorithms(spec.trainer.deterministic)
+    return distributed.rank_device(resolve_device(spec.trainer.device))
 
 
 def resolve_device(name: str) -> torch.device:
@@ -108,11 +103,6 @@ def resolve_device(name: str) -> torch.device:
         raise ConfigError(f"trainer.device={name} is not a device torch knows: {e}") from e
 
 
-def setup_model(cfg: DictConfig, data: Prepared, loss: Loss) -> nn.Module:
-    """Build the configured model with the head the loss needs."""
-    return MODELS.get(cfg.model.name)(
-        in_features=data.preprocessor.n_features,
-        out_features=loss.out_features(data.n_classes),
-        input_shape=data.input_shape,
-        **options(cfg.model),
-    )
+def setup_model(spec: RunSpec, data: Prepared) -> nn.Module:
+    """Build the configured model with the head the loss needs, for the encoded data."""
+    return build_model(spec, data.preprocessor.n_features, data.n_classes, data.input_shape)

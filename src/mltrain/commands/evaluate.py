@@ -21,7 +21,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from mltrain.components.directions import worse_by
 from mltrain.components.metrics import MetricSet
-from mltrain.components.registry import options
 from mltrain.errors import ConfigError, DataError
 from mltrain.files import atomic_write_json
 from mltrain.serving.inputs import read_input
@@ -111,10 +110,11 @@ def held_out_rows(saved: SavedRun) -> tuple[pd.DataFrame, str]:
     from mltrain.data.datasets import DATASETS
     from mltrain.data.preprocessing import drop_missing
 
-    cfg = saved.cfg
-    table = drop_missing(DATASETS.get(cfg.dataset.name)(**options(cfg.dataset)))
+    spec = saved.spec
+    table = drop_missing(DATASETS.get(spec.dataset.name)(**spec.dataset.options))
     fold = saved.summary.get("fold")
-    rows = fold_rows(cfg, table, saved.loss)[fold - 1] if fold else split_rows(cfg, table, saved.loss)
+    split = spec.splitting
+    rows = fold_rows(split, table, spec.loss)[fold - 1] if fold else split_rows(split, table, spec.loss)
     part, name = (rows.test, "test rows") if len(rows.test) else (rows.val, "validation rows")
     if not len(part):
         raise ConfigError(
@@ -141,7 +141,7 @@ def score(runs: list[SavedRun], frame: pd.DataFrame, source: str) -> tuple[dict[
         None if pre.target_mean is None else (torch.tensor(pre.target_mean), torch.tensor(pre.target_scale))
     )
     n_classes = len(pre.classes) if pre.classes is not None else 0
-    metrics = MetricSet(options(first.cfg.metric), loss, n_classes, scale)
+    metrics = MetricSet(first.spec.metrics, loss, n_classes, scale)
     scores = {k: float(v) for k, v in {"loss": loss(out, y), **metrics(out, y)}.items()}
     if pre.classes is None:
         return scores, None, None

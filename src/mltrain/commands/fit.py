@@ -17,9 +17,8 @@ from omegaconf import DictConfig
 from mltrain.commands.fit_data import setup_data, split_rows
 from mltrain.commands.kfold import run_kfold
 from mltrain.commands.single_run import fit_rows
-from mltrain.components.losses import LOSSES, Loss
-from mltrain.components.registry import options
 from mltrain.config.checks import fill_default_metrics
+from mltrain.config.spec import RunSpec
 from mltrain.data.preprocessing import drop_missing
 from mltrain.errors import ConfigError
 from mltrain.rundir import run_lock
@@ -41,9 +40,9 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     with run_lock(out_dir):
         fill_default_metrics(cfg)
         table = drop_missing(setup_data(cfg))
-        loss: Loss = LOSSES.get(cfg.loss.name)(**options(cfg.loss))
-        if cfg.validation.name == "kfold":
-            if cfg.get("resume"):
+        spec = RunSpec.resolve(cfg)  # the one point where the checked config becomes settings and objects
+        if spec.is_kfold:
+            if spec.resume:
                 raise ConfigError("resume= does not support validation=kfold yet; start the k-fold run again")
-            return run_kfold(cfg, table, loss, out_dir)
-        return fit_rows(cfg, table, loss, split_rows(cfg, table, loss), out_dir)
+            return run_kfold(spec, table, out_dir)
+        return fit_rows(spec, table, split_rows(spec.splitting, table, spec.loss), out_dir)

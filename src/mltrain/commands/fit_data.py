@@ -3,8 +3,9 @@
 Shared by a single fit (``commands/single_run.py``) and k-fold (``commands/kfold.py``):
 
     table = drop_missing(setup_data(cfg))      # one ConfigError listing every problem, before training
-    rows = split_rows(cfg, table, loss)        # train / val / test row indices
-    data = prepare(table, loss, rows, device)  # preprocessing fitted on the training rows, tensors
+    spec = RunSpec.resolve(cfg)                # the checked config, resolved once (config/spec.py)
+    rows = split_rows(spec.splitting, table, spec.loss)   # train / val / test row indices
+    data = prepare(table, spec.loss, rows, device)  # preprocessing fitted on the training rows, tensors
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from mltrain.components.losses import Loss
 from mltrain.components.registry import options
 from mltrain.config.data_problems import validate
+from mltrain.config.spec import Splitting
 from mltrain.data.datasets import DATASETS, Table
 from mltrain.data.preprocessing import Preprocessor, class_codes, split_indices
 from mltrain.errors import ConfigError, DataError
@@ -65,30 +67,27 @@ def class_labels(table: Table, loss: Loss) -> np.ndarray | None:
     return class_codes(table.frame[table.target]) if loss.is_classifier else None
 
 
-def holdout_rows(cfg: DictConfig, table: Table, loss: Loss) -> tuple[np.ndarray, np.ndarray]:
+def holdout_rows(split: Splitting, table: Table, loss: Loss) -> tuple[np.ndarray, np.ndarray]:
     """``(rest, test)``: the ``dataset.test_fraction`` test rows, held out (stratified) before validation."""
-    n, fraction = len(table.frame), cfg.dataset.get("test_fraction") or 0
+    n, fraction = len(table.frame), split.test_fraction or 0
     if not fraction:
         return np.arange(n), np.arange(0)
-    rest, test = split_indices(n, fraction, cfg.seed, class_labels(table, loss))
+    rest, test = split_indices(n, fraction, split.seed, class_labels(table, loss))
     if len(rest) == 0:
         raise ConfigError(f"dataset.test_fraction={fraction} leaves no rows to train on of {n}")
     return rest, test
 
 
-def split_rows(cfg: DictConfig, table: Table, loss: Loss) -> Rows:
+def split_rows(split: Splitting, table: Table, loss: Loss) -> Rows:
     """Training, validation and test rows of a ``validation=split`` or ``validation=none`` run."""
-    rest, test = holdout_rows(cfg, table, loss)
-    if cfg.validation.name != "split":
+    rest, test = holdout_rows(split, table, loss)
+    fraction = split.validation.fraction
+    if split.validation.kind != "split":
         return Rows(rest, np.arange(0), test)
     labels = class_labels(table, loss)
-    train, val = split_indices(
-        len(rest), cfg.validation.fraction, cfg.seed, None if labels is None else labels[rest]
-    )
+    train, val = split_indices(len(rest), fraction, split.seed, None if labels is None else labels[rest])
     if len(train) == 0:
-        raise ConfigError(
-            f"validation.fraction={cfg.validation.fraction} leaves no training rows of {len(rest)}"
-        )
+        raise ConfigError(f"validation.fraction={fraction} leaves no training rows of {len(rest)}")
     return Rows(rest[train], rest[val], test)
 
 

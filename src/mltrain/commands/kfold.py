@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig
 
 from mltrain.commands.fit_data import Rows, class_labels, holdout_rows
 from mltrain.commands.single_run import fit_rows
 from mltrain.components.losses import Loss
+from mltrain.config.spec import RunSpec, Splitting
 from mltrain.data.datasets import Table
 from mltrain.files import atomic_write_json, atomic_write_text
 from mltrain.training.callbacks.loggers import finish_cv_loggers
@@ -31,27 +31,27 @@ SKIP = ("epoch", "lr", "time_s")  # history columns that are not metrics
 STATUS_ORDER = ("diverged", "interrupted", "early_stopped", "completed")  # the worst fold decides
 
 
-def fold_rows(cfg: DictConfig, table: Table, loss: Loss) -> list[Rows]:
+def fold_rows(split: Splitting, table: Table, loss: Loss) -> list[Rows]:
     """The rows of each fold: StratifiedKFold for classifiers, KFold for regression, seeded.
 
     A ``dataset.test_fraction`` test split is held out first and shared by every fold.
     """
     from sklearn.model_selection import KFold, StratifiedKFold
 
-    rest, test = holdout_rows(cfg, table, loss)
+    rest, test = holdout_rows(split, table, loss)
     labels = class_labels(table, loss)
-    shuffle = bool(cfg.validation.shuffle)
-    seed = cfg.seed if shuffle else None
+    shuffle = split.validation.shuffle
+    seed = split.seed if shuffle else None
     splitter = (KFold if labels is None else StratifiedKFold)(
-        cfg.validation.k, shuffle=shuffle, random_state=seed
+        split.validation.k, shuffle=shuffle, random_state=seed
     )
     groups = None if labels is None else labels[rest]
     return [Rows(rest[tr], rest[va], test) for tr, va in splitter.split(np.zeros(len(rest)), groups)]
 
 
-def run_kfold(cfg: DictConfig, table: Table, loss: Loss, out_dir: Path) -> dict[str, Any]:
+def run_kfold(spec: RunSpec, table: Table, out_dir: Path) -> dict[str, Any]:
     """Run every fold in ``out_dir/fold_<i>/``; write and return the cross-validation summary."""
-    folds = fold_rows(cfg, table, loss)
+    folds = fold_rows(spec.splitting, table, spec.loss)
     atomic_write_json(out_dir / "fold_indices.json", {
         "k": len(folds),
         "test": folds[0].test.tolist(),
@@ -60,11 +60,11 @@ def run_kfold(cfg: DictConfig, table: Table, loss: Loss, out_dir: Path) -> dict[
     summaries = []
     for i, rows in enumerate(folds, 1):
         log.info("fold %d/%d: %d train / %d val rows", i, len(folds), len(rows.train), len(rows.val))
-        summaries.append(fit_rows(cfg, table, loss, rows, out_dir / f"fold_{i}", fold=i))
+        summaries.append(fit_rows(spec, table, rows, out_dir / f"fold_{i}", fold=i))
     cv = cv_summary(summaries)
     atomic_write_json(out_dir / "cv_summary.json", cv)
     atomic_write_text(out_dir / "cv_summary.csv", cv_table(summaries).to_csv(index_label="fold"))
-    finish_cv_loggers(cfg, out_dir, cv)
+    finish_cv_loggers(spec.config, out_dir, cv)
     log.info("cross-validation, %d folds:\n%s", len(summaries), format_cv(summaries, cv))
     log.info("%s: k-fold, %d folds -> %s", cv["status"], len(summaries), out_dir)  # the parent, for run=
     return cv

@@ -18,19 +18,17 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from mltrain.commands.builders import (
-    objective_column,
+    setup_metrics,
     setup_model,
+    setup_optimizer,
     setup_runtime,
     setup_scheduler,
     setup_tracker,
     setup_trainer,
 )
-from mltrain.commands.fit_data import Prepared, Rows, prepare, target_scale
-from mltrain.components.losses import Loss
-from mltrain.components.metrics import MetricSet
+from mltrain.commands.fit_data import Prepared, Rows, prepare
 from mltrain.components.models import compile_in_place
-from mltrain.components.optimizers import OPTIMIZERS
-from mltrain.components.registry import options
+from mltrain.config.spec import RunSpec
 from mltrain.data.datasets import Table
 from mltrain.errors import ConfigError
 from mltrain.files import atomic_write_json, atomic_write_text, remove_temp_files
@@ -48,7 +46,7 @@ log = logging.getLogger(__name__)
 
 
 def fit_rows(
-    cfg: DictConfig, table: Table, loss: Loss, rows: Rows, out_dir: Path, fold: int | None = None
+    spec: RunSpec, table: Table, rows: Rows, out_dir: Path, fold: int | None = None
 ) -> dict[str, Any]:
     """One training run on the given rows: a fresh, freshly seeded model; every run file in ``out_dir``.
 
@@ -56,31 +54,33 @@ def fit_rows(
         ``summary.json``'s content (``status`` says how the run ended).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    device = setup_runtime(cfg)
-    data = prepare(table, loss, rows, device)
-    model = setup_model(cfg, data, loss).to(device)
-    if cfg.trainer.compile:
+    device = setup_runtime(spec)
+    data = prepare(table, spec.loss, rows, device)
+    model = setup_model(spec, data).to(device)
+    if spec.trainer.compile:
         compile_in_place(model)
-    resumed = load_resume(cfg, out_dir)
-    tracker = setup_tracker(cfg)
-    static = describe_run(cfg, data, model, device) | ({"fold": fold} if fold is not None else {})
+    resumed = load_resume(spec, out_dir)
+    tracker = setup_tracker(spec)
+    static = describe_run(spec, data, model, device) | ({"fold": fold} if fold is not None else {})
     summary = SummaryWriter(
-        out_dir / "summary.json", tracker, objective_column(cfg), static, resumed=resumed is not None
+        out_dir / "summary.json", tracker, spec.objective, static, resumed=resumed is not None
     )
-    trainer = build_trainer(cfg, data, model, loss, tracker, [summary, ProgressCallback()], out_dir, fold)
+    trainer = build_trainer(spec, data, model, tracker, [summary, ProgressCallback()], out_dir, fold)
     if resumed is not None:
         restore(trainer, tracker, resumed)
     result: dict[str, Any] = {}
     loggers: list[Any] = []
     try:  # from the first file written on, an interruption or a failure is recorded in summary.json
-        write_run_start(cfg, data, out_dir)
-        loggers = build_loggers(cfg, out_dir, fold)  # logger=[tensorboard,mlflow]; none by default
+        write_run_start(spec, data, out_dir)
+        loggers = build_loggers(spec.config, out_dir, fold)  # logger=[tensorboard,mlflow]; none by default
         trainer.callbacks += loggers
-        _log_start(cfg, table, data, model, device, out_dir)
+        _log_start(spec, table, data, model, device, out_dir)
         end_of_startup()  # the mltrain command's collector back on, start-up objects frozen (startup.py)
         trainer.fit(data.train, data.val)
         tracker.restore(model)
-        write_profile(out_dir, table.frame.iloc[rows.train], data.preprocessor, loss, model, data.train.x)
+        write_profile(
+            out_dir, table.frame.iloc[rows.train], data.preprocessor, spec.loss, model, data.train.x
+        )
         fields = finish_run(trainer, data, tracker, out_dir)
         with held_interrupts():  # model.pt first: a summary that says completed always has its model
             save_checkpoint(out_dir / "model.pt", model.state_dict())
@@ -94,19 +94,18 @@ def fit_rows(
     return result
 
 
-def write_run_start(cfg: DictConfig, data: Prepared, out_dir: Path) -> None:
+def write_run_start(spec: RunSpec, data: Prepared, out_dir: Path) -> None:
     """``config.yaml`` and ``preprocessing.json``; the temporary files a killed writer left are removed
     (this process holds the run's lock)."""
-    atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(spec.config, resolve=True))
     atomic_write_json(out_dir / "preprocessing.json", data.preprocessor.to_dict())
     remove_temp_files(out_dir)
 
 
 def build_trainer(
-    cfg: DictConfig,
+    spec: RunSpec,
     data: Prepared,
     model: nn.Module,
-    loss: Loss,
     tracker: EarlyStopping,
     reporters: list[Any],
     out_dir: Path,
@@ -114,14 +113,17 @@ def build_trainer(
 ) -> Trainer:
     """The optimizer, metrics, schedule and the callbacks, in write order: the tracker, the checkpoint and
     history writers, then ``reporters`` (the summary writer, the progress report, the loggers)."""
-    optimizer = OPTIMIZERS.get(cfg.optimizer.name)(model.parameters(), **options(cfg.optimizer))
-    metrics = MetricSet(options(cfg.metric), loss, data.n_classes, target_scale(data.preprocessor))
-    scheduler = setup_scheduler(cfg, optimizer)
-    params = {"epochs": cfg.trainer.epochs, "batch_size": cfg.trainer.batch_size, "samples": len(data.train)}
+    optimizer = setup_optimizer(spec, model)
+    scheduler = setup_scheduler(spec, optimizer)
+    params = {
+        "epochs": spec.trainer.epochs,
+        "batch_size": spec.trainer.batch_size,
+        "samples": len(data.train),
+    }
     prefix = {"fold": fold} if fold is not None else {}
     callbacks = [tracker, CheckpointWriter(out_dir / "checkpoints", tracker),
                  HistoryWriter(out_dir, params, prefix), *reporters]  # fmt: skip
-    return setup_trainer(cfg, model, optimizer, loss, metrics, scheduler, callbacks)
+    return setup_trainer(spec, model, optimizer, setup_metrics(spec, data), scheduler, callbacks)
 
 
 def finish_run(trainer: Trainer, data: Prepared, tracker: EarlyStopping, out_dir: Path) -> dict[str, Any]:
@@ -137,32 +139,33 @@ def finish_run(trainer: Trainer, data: Prepared, tracker: EarlyStopping, out_dir
     return fields | write_artifacts(trainer, data.val, data.preprocessor.classes, tracker, out_dir)
 
 
-def load_resume(cfg: DictConfig, out_dir: Path) -> dict[str, Any] | None:
+def load_resume(spec: RunSpec, out_dir: Path) -> dict[str, Any] | None:
     """The last checkpoint of the run ``resume=<dir>`` names, after checking its config matches.
 
     Raises:
         ConfigError: the directory or its checkpoint is missing, or a key other than
             ``trainer.epochs`` differs from the saved config.
     """
-    if not cfg.get("resume"):
+    resume = spec.resume
+    if not resume:
         return None
-    run_dir = Path(cfg.resume)
+    run_dir = Path(resume)
     for name in ("checkpoints/last.pt", "config.yaml"):
         if not (run_dir / name).is_file():
-            raise ConfigError(f"resume={cfg.resume}: the run directory has no {name}; nothing to continue")
+            raise ConfigError(f"resume={resume}: the run directory has no {name}; nothing to continue")
     if run_dir.resolve() != out_dir.resolve():
-        raise ConfigError(f"resume={cfg.resume} must be the run directory, got output directory {out_dir}")
-    differing = config_differences(OmegaConf.load(run_dir / "config.yaml"), cfg)
+        raise ConfigError(f"resume={resume} must be the run directory, got output directory {out_dir}")
+    differing = config_differences(OmegaConf.load(run_dir / "config.yaml"), spec.config)
     if differing:
         raise ConfigError(
-            f"resume={cfg.resume}: only trainer.epochs may change when resuming; these keys differ "
+            f"resume={resume}: only trainer.epochs may change when resuming; these keys differ "
             f"from the saved config: {', '.join(differing)}"
         )
     state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
-    if cfg.trainer.epochs < state["epoch"]:
+    if spec.trainer.epochs < state["epoch"]:
         raise ConfigError(
-            f"resume={cfg.resume} has done {state['epoch']} epochs, more than trainer.epochs="
-            f"{cfg.trainer.epochs}; set trainer.epochs >= {state['epoch']} to continue it"
+            f"resume={resume} has done {state['epoch']} epochs, more than trainer.epochs="
+            f"{spec.trainer.epochs}; set trainer.epochs >= {state['epoch']} to continue it"
         )
     return state
 
@@ -180,15 +183,13 @@ def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix.rstrip("."): node}
 
 
-def describe_run(cfg: DictConfig, data: Prepared, model: nn.Module, device: torch.device) -> dict[str, Any]:
+def describe_run(spec: RunSpec, data: Prepared, model: nn.Module, device: torch.device) -> dict[str, Any]:
     """The fixed facts of a run that ``summary.json`` records."""
     return {
-        "seed": cfg.seed,
+        "seed": spec.seed,
         "device": str(device),
-        "choices": {
-            g: cfg[g].name for g in ("optimizer", "loss", "dataset", "model", "validation", "scheduler")
-        },
-        "metrics": list(cfg.metric),
+        "choices": spec.choices,
+        "metrics": list(spec.metrics),
         "data": {
             "train_rows": len(data.train),
             "val_rows": len(data.val) if data.val is not None else 0,
@@ -201,12 +202,12 @@ def describe_run(cfg: DictConfig, data: Prepared, model: nn.Module, device: torc
     }
 
 
-def _log_start(cfg: DictConfig, table: Table, data: Prepared, model: nn.Module, device: torch.device,
+def _log_start(spec: RunSpec, table: Table, data: Prepared, model: nn.Module, device: torch.device,
                out_dir: Path) -> None:  # fmt: skip
     log.info(
         "%s: %d train / %d val rows, %d features%s; model %s (%s parameters) on %s; run dir %s",
         table.name, len(data.train), len(data.val) if data.val else 0, data.preprocessor.n_features,
-        f", {data.n_classes} classes" if data.n_classes else "", cfg.model.name,
+        f", {data.n_classes} classes" if data.n_classes else "", spec.model.name,
         f"{sum(p.numel() for p in model.parameters()):,}", device, out_dir,
     )  # fmt: skip
 

@@ -23,6 +23,7 @@ from mltrain.components.optimizers import OPTIMIZERS, check_optimizer
 from mltrain.components.registry import options
 from mltrain.components.schedulers import SCHEDULERS, check_scheduler
 from mltrain.config.schemas import EarlyStoppingConfig, FitConfig, TrainerConfig
+from mltrain.config.spec import watched
 from mltrain.data.datasets import DATASETS, check_synthetic
 from mltrain.errors import choice_problem, did_you_mean
 from mltrain.training.callbacks.loggers import logger_problems
@@ -151,13 +152,6 @@ def _objective_problems(cfg: DictConfig) -> list[str]:
     return problems
 
 
-def monitored(cfg: DictConfig, key: str) -> str:
-    """The history column ``key`` (``early_stopping`` or ``scheduler``) watches: without validation rows
-    the training twin of a ``val_`` column (``loss`` for ``val_loss``)."""
-    monitor = cfg[key].monitor
-    return monitor.removeprefix("val_") if cfg.validation.name == "none" else monitor
-
-
 def _monitor_problems(cfg: DictConfig) -> list[str]:
     """The monitored columns exist in the history, modes are known, patience and min_delta make sense."""
     problems = []
@@ -171,7 +165,7 @@ def _monitor_problems(cfg: DictConfig) -> list[str]:
     if cfg.scheduler.get("name") == "plateau":
         nodes.append(("scheduler", cfg.scheduler))
     for key, node in nodes:
-        if monitored(cfg, key) not in columns:
+        if watched(node.monitor, cfg.validation.name) not in columns:
             problems.append(
                 f"{key}.monitor={node.monitor} is not a history column of this run; valid: "
                 f"{', '.join(columns)}{did_you_mean(node.monitor, columns)}"

@@ -15,6 +15,8 @@ import re
 from importlib.resources import files
 from typing import Any
 
+from mltrain.config.schemas import SCHEMA_SUFFIX
+
 KEY_LINE = re.compile(r"^(?P<key>[A-Za-z_][\w.-]*):\s*(?P<value>[^#]*?)\s*(?:#\s*(?P<comment>.*))?$")
 
 
@@ -30,7 +32,12 @@ def has_groups(command: str) -> bool:
     """Whether the command's primary config composes config groups (``fit``: optimizer, loss, ...)."""
     primary = primary_config(command)
     defaults = primary.get("defaults", []) if primary is not None else []
-    return any(not (isinstance(d, str) and d.startswith("_self_")) for d in defaults or [])
+    return any(not _own_entry(d) for d in defaults or [])
+
+
+def _own_entry(entry: Any) -> bool:
+    """``_self_`` or the command's schema (``predict_schema``): entries that bring no config group."""
+    return isinstance(entry, str) and (entry.startswith("_self_") or entry.endswith(SCHEMA_SUFFIX))
 
 
 def key_comments(command: str) -> dict[str, tuple[str, str]]:

@@ -1,4 +1,5 @@
-"""Structured-config schemas of ``mltrain fit``: typed keys, so ``trainer.epochs=abc`` fails at composition.
+"""Structured-config schemas of every command: typed keys, so ``trainer.epochs=abc`` or ``max_drop=abc``
+fails at composition, the same way for ``fit``, ``evaluate``, ``predict``, ``export`` and ``monitor``.
 
 Imports nothing heavy: ``cli.py`` registers these before Hydra composes, also for ``--help`` and tab
 completion. The checks that need the components and the data live in ``config/checks.py``.
@@ -56,6 +57,51 @@ class FitConfig:
     debug: Any = None
 
 
+@dataclass
+class EvaluateConfig:
+    run: str = MISSING
+    input: str | None = None
+    max_drop: float | None = None
+
+
+@dataclass
+class PredictConfig:
+    run: str = MISSING
+    input: str = MISSING
+    output: str = MISSING
+    id: str | None = None
+    chunksize: int = 10_000
+
+
+@dataclass
+class ExportConfig:
+    run: str = MISSING
+    format: str = "onnx"
+    output: str | None = None
+
+
+@dataclass
+class MonitorConfig:
+    run: str = MISSING
+    input: str = MISSING
+    max_drift: float | None = 0.25
+    max_ks: float | None = None
+    max_drop: float | None = None
+
+
+# each command's schema, stored as ``<command>_schema``: the first entry of ``conf/<command>.yaml``'s defaults
+SCHEMAS = {
+    "fit": FitConfig,
+    "evaluate": EvaluateConfig,
+    "predict": PredictConfig,
+    "export": ExportConfig,
+    "monitor": MonitorConfig,
+}
+SCHEMA_SUFFIX = "_schema"
+
+
 def register_schemas() -> None:
     """Put the schemas in Hydra's ConfigStore (called by ``cli.py`` before composing)."""
-    ConfigStore.instance().store(name="fit_schema", node=FitConfig)
+    store = ConfigStore.instance()
+    for command, schema in SCHEMAS.items():
+        store.store(name=f"{command}{SCHEMA_SUFFIX}", node=schema)

@@ -15,12 +15,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 from torch import Tensor, nn
 
-from mltrain.components.losses import BINARY, LOSSES, MULTICLASS, Loss
-from mltrain.components.models import MODELS
-from mltrain.components.registry import options
+from mltrain.components.losses import BINARY, MULTICLASS, Loss
+from mltrain.config.spec import RunSpec, build_model
 from mltrain.data.preprocessing import Preprocessor
 from mltrain.errors import ConfigError, DataError
 from mltrain.training.checkpoints import load_checkpoint
@@ -31,11 +30,14 @@ class SavedRun:
     """One trained model with everything needed to apply it to raw rows."""
 
     path: Path
-    cfg: DictConfig
+    spec: RunSpec
     summary: dict[str, Any]
     preprocessor: Preprocessor
-    loss: Loss
     model: nn.Module
+
+    @property
+    def loss(self) -> Loss:
+        return self.spec.loss
 
     @property
     def classes(self) -> list[Any] | None:
@@ -72,7 +74,7 @@ def load_one(path: Path) -> SavedRun:
     for name in ("config.yaml", "preprocessing.json", "summary.json"):
         if not (path / name).is_file():
             raise ConfigError(f"run={path} has no {name}; pass the directory of a finished `mltrain fit` run")
-    cfg = _read(path / "config.yaml", OmegaConf.load)
+    spec = _read(path / "config.yaml", lambda p: RunSpec.resolve(OmegaConf.load(p)))
     pre = _read(path / "preprocessing.json", lambda p: Preprocessor.from_dict(json.loads(p.read_text())))
     summary = _read(path / "summary.json", lambda p: json.loads(p.read_text()))
     empty = [c for c, m, sd in zip(pre.numeric, pre.mean, pre.scale, strict=False) if m is None or sd is None]
@@ -81,14 +83,9 @@ def load_one(path: Path) -> SavedRun:
             f"{path / 'preprocessing.json'} has no scaling for column {', '.join(map(repr, empty))} "
             "(the column had no values when the run was trained); train the run again without it"
         )
-    loss = LOSSES.get(cfg.loss.name)(**options(cfg.loss))
     shape = summary.get("data", {}).get("input_shape")
-    model = MODELS.get(cfg.model.name)(
-        in_features=pre.n_features,
-        out_features=loss.out_features(len(pre.classes) if pre.classes is not None else 0),
-        input_shape=tuple(shape) if shape else None,
-        **options(cfg.model),
-    )
+    n_classes = len(pre.classes) if pre.classes is not None else 0
+    model = build_model(spec, pre.n_features, n_classes, tuple(shape) if shape else None)
     state = load_checkpoint(path / "model.pt")
     try:
         model.load_state_dict(state)
@@ -98,7 +95,7 @@ def load_one(path: Path) -> SavedRun:
             f"{path / 'model.pt'} does not hold the weights of the model {path / 'config.yaml'} describes "
             f"({first}); was it copied from another run?"
         ) from e
-    return SavedRun(path, cfg, summary, pre, loss, model.eval())
+    return SavedRun(path, spec, summary, pre, model.eval())
 
 
 def _read(file: Path, parse: Callable[[Path], Any]) -> Any:
@@ -114,10 +111,10 @@ def _read(file: Path, parse: Callable[[Path], Any]) -> Any:
 
 def csv_options(run: SavedRun) -> dict[str, Any]:
     """How the run read its CSV (``sep``, ``na_values``): predict and evaluate read new rows the same way."""
-    dataset = run.cfg.dataset
-    if dataset.get("name") != "csv":
+    dataset = run.spec.dataset
+    if dataset.name != "csv":
         return {}
-    return {"sep": dataset.get("sep", ","), "na_values": OmegaConf.to_object(dataset).get("na_values")}
+    return {"sep": dataset.options.get("sep", ","), "na_values": dataset.options.get("na_values")}
 
 
 def check_frame(pre: Preprocessor, frame: pd.DataFrame, source: str) -> None:
