@@ -147,7 +147,7 @@ def test_row_problems_agree_with_the_split_that_fit_makes(validation: str, loss:
         for test_fraction in (0, 0.3, 0.9):
             for fraction in (0.2, 0.8):
                 cfg = split_cfg(validation, fraction, test_fraction, loss)
-                problems = row_problems(cfg, data)
+                problems = row_problems(cfg, data, LOSSES.get(loss)())
                 try:
                     train = len(split_rows(Splitting.of(cfg), data, LOSSES.get(loss)()).train)
                 except ConfigError:  # the split's own last-resort refusal: no rows at all
@@ -157,12 +157,12 @@ def test_row_problems_agree_with_the_split_that_fit_makes(validation: str, loss:
 
 def test_row_problems_blame_the_key_that_took_the_rows() -> None:
     data = table(pd.DataFrame({"a": np.arange(100.0), "y": np.arange(100) % 2}))
-    (held,) = row_problems(split_cfg("split", 0.2, 0.99, "ce"), data)
+    (held,) = row_problems(split_cfg("split", 0.2, 0.99, "ce"), data, LOSSES.get("ce")())
     assert (
         held.startswith("dataset.test_fraction=0.99 holds out 99 of the 100 rows")
         and "validation" not in held
     )
-    (val,) = row_problems(split_cfg("split", 0.99, 0, "ce"), data)
+    (val,) = row_problems(split_cfg("split", 0.99, 0, "ce"), data, LOSSES.get("ce")())
     assert val.startswith("validation.fraction=0.99 leaves 1 training row(s) of 100")
 
 

@@ -14,7 +14,7 @@ import math
 
 from omegaconf import DictConfig
 
-from mltrain.components.losses import BINARY, LOSSES, MULTICLASS, REGRESSION, SUGGESTED
+from mltrain.components.losses import BINARY, LOSSES, MULTICLASS, REGRESSION, SUGGESTED, Loss
 from mltrain.components.metrics import check_metrics
 from mltrain.components.models import MODELS, SUPPLIED, check_model
 from mltrain.components.registry import options
@@ -62,29 +62,33 @@ def _data_problems(cfg: DictConfig, data: Table) -> list[str]:
         problems.append(
             f"{data.name} has missing values in {counts}; set dataset.missing=drop or dataset.missing=impute"
         )
-    if data.target in columns and not LOSSES.check(cfg.loss.name, options(cfg.loss)):
-        task = LOSSES.get(cfg.loss.name)(**options(cfg.loss)).task
-        loss_problems = _loss_fits_target(cfg.loss.name, task, data)
+    loss = (
+        None
+        if LOSSES.check(cfg.loss.name, options(cfg.loss))
+        else LOSSES.get(cfg.loss.name)(**options(cfg.loss))
+    )
+    if data.target in columns and loss is not None:
+        loss_problems = _loss_fits_target(cfg.loss.name, loss.task, data)
         problems += loss_problems
         if not loss_problems:
-            problems += check_metrics(options(cfg.metric), task, describe_target(data).n_classes)
+            problems += check_metrics(options(cfg.metric), loss.task, describe_target(data).n_classes)
     if not MODELS.check(cfg.model.name, options(cfg.model), SUPPLIED):
         problems += check_model(cfg.model.name, options(cfg.model), data.input_shape)
-    if not problems and not LOSSES.check(cfg.loss.name, options(cfg.loss)) and not split_problems(cfg):
-        problems += row_problems(cfg, data)  # the split keys are numbers, the loss can be built
+    if not problems and loss is not None and not split_problems(cfg):
+        problems += row_problems(cfg, data, loss)  # the split keys are numbers, the loss is built
         if cfg.validation.name == "kfold" and not problems:
-            problems += _kfold_problems(cfg, data)
+            problems += _kfold_problems(cfg, data, loss)
     return problems
 
 
-def _kfold_problems(cfg: DictConfig, data: Table) -> list[str]:
+def _kfold_problems(cfg: DictConfig, data: Table, loss: Loss) -> list[str]:
     """``validation.k`` may not exceed the rows, nor (stratified, for classifiers) the rarest class."""
     k, y = cfg.validation.k, data.frame[data.target].dropna()
     rest = len(y) - held_out(len(y), cfg.dataset.get("test_fraction"))
     if k > rest:
         rows = f"{rest} rows" + (" left after dataset.test_fraction" if rest < len(y) else "")
         return [f"validation.k={k} is more than the {rows} of {data.name}; use validation.k <= {rest}"]
-    if LOSSES.get(cfg.loss.name)(**options(cfg.loss)).task != REGRESSION:
+    if loss.task != REGRESSION:
         counts = y.value_counts()
         counts = counts.groupby(counts.index.astype(str)).sum()  # per label text, not a string per row
         if k > counts.min():
@@ -100,14 +104,14 @@ def held_out(n: int, fraction: float | None) -> int:
     return math.ceil(fraction * n) if fraction else 0
 
 
-def row_problems(cfg: DictConfig, data: Table) -> list[str]:
+def row_problems(cfg: DictConfig, data: Table, loss: Loss) -> list[str]:
     """Enough rows left to train on after the test and validation splits: 2, and a classifier one per class.
 
     The message blames the key that took the rows: ``dataset.test_fraction``, else ``validation.fraction``.
     """
     used = [*data.features, data.target] if data.missing == "drop" else [data.target]
     n = int(data.frame[used].notna().all(axis=1).sum())
-    classifier = LOSSES.get(cfg.loss.name)(**options(cfg.loss)).is_classifier
+    classifier = loss.is_classifier
     need = max(2, describe_target(data).n_classes if classifier else 0)
     v, fraction = cfg.validation, cfg.dataset.get("test_fraction") or 0
 
