@@ -17,7 +17,8 @@ import pytest
 
 from mltrain import completion
 from mltrain.cli import COMMANDS
-from mltrain.config.help import command_help, has_groups
+from mltrain.config.catalog import has_groups
+from mltrain.config.help import command_help
 from tests.conftest import mltrain
 
 Query = Callable[[str], "list[str] | None"]

@@ -58,10 +58,11 @@ def answer(commands: Iterable[str]) -> str | None:
     keys of its primary config, or the options of a command parsed by argparse (``parser()`` in its
     module, for a command with no ``conf/<command>.yaml``).
     """
-    from mltrain.config.help import has_groups, primary_config
-
     if not is_query():
         return None
+    # conf/ is read through OmegaConf only for a query: importing it costs every command 0.2 s (measured)
+    from mltrain.config.catalog import has_groups, primary_config
+
     commands = list(commands)
     words = os.environ["COMP_LINE"].split()
     typed_line = os.environ["COMP_LINE"]
@@ -79,7 +80,7 @@ def answer(commands: Iterable[str]) -> str | None:
 
 def _key_words(command: str, current: str, before: list[str]) -> list[str]:
     """``run= input= max_drop=`` (the keys not typed yet), or the paths after ``key=``."""
-    from mltrain.config.messages import command_keys
+    from mltrain.config.catalog import command_keys  # only for a query (see answer)
 
     keys = command_keys(command)
     key, eq, value = current.partition("=")

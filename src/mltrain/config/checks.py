@@ -22,6 +22,7 @@ from mltrain.components.models import MODELS, SUPPLIED
 from mltrain.components.optimizers import OPTIMIZERS, check_optimizer
 from mltrain.components.registry import options
 from mltrain.components.schedulers import SCHEDULERS, check_scheduler
+from mltrain.config.catalog import choice_config
 from mltrain.config.schemas import EarlyStoppingConfig, FitConfig, TrainerConfig
 from mltrain.config.spec import watched
 from mltrain.data.datasets import DATASETS, check_synthetic
@@ -37,10 +38,7 @@ def fill_default_metrics(cfg: DictConfig) -> None:
     """Put the task's usual metrics in ``metric`` when none were given (see :func:`metric_names`)."""
     if cfg.metric:
         return
-    from importlib.resources import files
-
-    folder = files("mltrain.conf").joinpath("metric")
-    chosen = [OmegaConf.load(str(folder.joinpath(f"{name}.yaml"))) for name in metric_names(cfg)]
+    chosen = [choice_config("metric", name) for name in metric_names(cfg)]
     if chosen:
         with open_dict(cfg):
             cfg.metric = OmegaConf.merge(*chosen)

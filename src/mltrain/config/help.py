@@ -12,39 +12,16 @@ there, and the footer. ``mltrain fit --help`` stays Hydra's.
 from __future__ import annotations
 
 import re
-from importlib.resources import files
 from typing import Any
 
-from mltrain.config.schemas import SCHEMA_SUFFIX
+from mltrain.config.catalog import command_keys, has_groups, primary_config, primary_text
 
 KEY_LINE = re.compile(r"^(?P<key>[A-Za-z_][\w.-]*):\s*(?P<value>[^#]*?)\s*(?:#\s*(?P<comment>.*))?$")
 
 
-def primary_config(command: str) -> Any | None:
-    """``conf/<command>.yaml`` as loaded by OmegaConf (unresolved), or ``None`` when there is none."""
-    from omegaconf import OmegaConf
-
-    path = files("mltrain.conf").joinpath(f"{command}.yaml")
-    return OmegaConf.load(str(path)) if path.is_file() else None
-
-
-def has_groups(command: str) -> bool:
-    """Whether the command's primary config composes config groups (``fit``: optimizer, loss, ...)."""
-    primary = primary_config(command)
-    defaults = primary.get("defaults", []) if primary is not None else []
-    return any(not _own_entry(d) for d in defaults or [])
-
-
-def _own_entry(entry: Any) -> bool:
-    """``_self_`` or the command's schema (``predict_schema``): entries that bring no config group."""
-    return isinstance(entry, str) and (entry.startswith("_self_") or entry.endswith(SCHEMA_SUFFIX))
-
-
 def key_comments(command: str) -> dict[str, tuple[str, str]]:
     """``{key: (default as written, comment)}`` of the top-level keys of ``conf/<command>.yaml``."""
-    from mltrain.config.messages import command_keys
-
-    text = files("mltrain.conf").joinpath(f"{command}.yaml").read_text(encoding="utf-8")
+    text = primary_text(command)
     found = {}
     for line in text.splitlines():
         match = KEY_LINE.match(line)

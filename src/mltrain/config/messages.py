@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mltrain.config.catalog import command_keys, group_choices
 from mltrain.errors import UserError, did_you_mean
 
 # Hydra plugins that are not installed by default: the extra that brings each
@@ -91,24 +92,4 @@ def _valid_keys(parent: str, leaf: str, command: str) -> str:
     return (
         f" (see `mltrain {command} --cfg job` for the keys of {parent}; "
         f"`+{parent}.{leaf}=...` adds a new key)"
-    )
-
-
-def command_keys(command: str) -> list[str]:
-    """The top-level keys of a command's primary config (``conf/<command>.yaml``), Hydra's left out."""
-    from importlib.resources import files
-
-    from omegaconf import OmegaConf
-
-    primary = OmegaConf.load(str(files("mltrain.conf").joinpath(f"{command}.yaml")))
-    return [str(k) for k in primary if k not in ("hydra", "defaults")]
-
-
-def group_choices(group: str) -> list[str]:
-    """The choices of a config group: the YAML file stems in ``mltrain.conf/<group>``."""
-    from importlib.resources import files
-
-    folder = files("mltrain.conf").joinpath(group)
-    return (
-        sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml")) if folder.is_dir() else []
     )

@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from mltrain.config.catalog import group_choices
 from mltrain.errors import ConfigError
 from mltrain.rundir import hydra_quoted, unquote
 
@@ -21,8 +22,6 @@ def keyword_overrides(options: Mapping[str, Any], prefix: str = "") -> list[str]
     Strings are quoted for Hydra's grammar only when Hydra would read them otherwise (``"1"``, ``"a,b"``,
     ``"it's"``), so ``.hydra/overrides.yaml`` and the run directory's name read as the command's.
     """
-    from mltrain.config.messages import group_choices
-
     out: list[str] = []
     for key, value in options.items():
         dotted = f"{prefix}{key}"
