@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from mltrain.files import atomic_write_json, atomic_write_text
+from mltrain.status import EARLY_STOPPED
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ def write_artifacts(
     """
     from mltrain.reporting import plots
 
-    stopped = trainer.message if trainer.status == "early_stopped" else None
+    stopped = trainer.message if trainer.status == EARLY_STOPPED else None
     diagnosis = diagnose(trainer.history, monitor=tracker.monitor, mode=tracker.mode, stopped=stopped)
     log.info("diagnosis: %s", diagnosis["message"])
     written = []
