@@ -21,7 +21,7 @@ from mltrain.components.metrics import MetricSet
 from mltrain.components.models import MODELS
 from mltrain.components.registry import options
 from mltrain.components.schedulers import SCHEDULERS
-from mltrain.config.checks import monitored
+from mltrain.config.checks import watched_column
 from mltrain.errors import ConfigError
 from mltrain.training import distributed
 from mltrain.training.callbacks.early_stopping import EarlyStopping
@@ -30,11 +30,8 @@ from mltrain.training.trainer import Trainer
 
 
 def objective_column(cfg: DictConfig) -> str:
-    """The history column whose value at the best epoch is the run's (and a sweep's) objective.
-
-    Without validation rows ``val_loss`` (the default) falls back to ``loss``, ``val_f1`` to ``f1``.
-    """
-    return cfg.objective.removeprefix("val_") if cfg.validation.name == "none" else cfg.objective
+    """The history column whose value at the best epoch is the run's (and a sweep's) objective."""
+    return watched_column(cfg, cfg.objective)
 
 
 def setup_trainer(
@@ -66,7 +63,7 @@ def setup_scheduler(cfg: DictConfig, optimizer: torch.optim.Optimizer) -> Any:
     validation rows."""
     kwargs = options(cfg.scheduler)
     if "monitor" in kwargs:
-        kwargs["monitor"] = monitored(cfg, "scheduler")
+        kwargs["monitor"] = watched_column(cfg, cfg.scheduler.monitor)
     return SCHEDULERS.get(cfg.scheduler.name)(optimizer, epochs=cfg.trainer.epochs, **kwargs)
 
 
@@ -78,7 +75,7 @@ def setup_tracker(cfg: DictConfig) -> EarlyStopping:
     training twin); ``early_stopping.mode: auto`` follows ``objective_mode`` when it watches the objective.
     """
     es = cfg.early_stopping
-    monitor = monitored(cfg, "early_stopping")
+    monitor = watched_column(cfg, es.monitor)
     mode = es.mode if es.mode != "auto" or es.monitor != cfg.objective else cfg.objective_mode
     return EarlyStopping(monitor, direction(monitor, mode), es.patience, es.min_delta, es.restore_best)
 

@@ -151,11 +151,11 @@ def _objective_problems(cfg: DictConfig) -> list[str]:
     return problems
 
 
-def monitored(cfg: DictConfig, key: str) -> str:
-    """The history column ``key`` (``early_stopping`` or ``scheduler``) watches: without validation rows
-    the training twin of a ``val_`` column (``loss`` for ``val_loss``)."""
-    monitor = cfg[key].monitor
-    return monitor.removeprefix("val_") if cfg.validation.name == "none" else monitor
+def watched_column(cfg: DictConfig, column: str) -> str:
+    """The history column that ``column`` (the ``objective``, an ``early_stopping`` or ``scheduler``
+    ``monitor``) watches in this run: without validation rows the training twin of a ``val_`` column
+    (``loss`` for ``val_loss``, ``f1`` for ``val_f1``)."""
+    return column.removeprefix("val_") if cfg.validation.name == "none" else column
 
 
 def _monitor_problems(cfg: DictConfig) -> list[str]:
@@ -171,7 +171,7 @@ def _monitor_problems(cfg: DictConfig) -> list[str]:
     if cfg.scheduler.get("name") == "plateau":
         nodes.append(("scheduler", cfg.scheduler))
     for key, node in nodes:
-        if monitored(cfg, key) not in columns:
+        if watched_column(cfg, node.monitor) not in columns:
             problems.append(
                 f"{key}.monitor={node.monitor} is not a history column of this run; valid: "
                 f"{', '.join(columns)}{did_you_mean(node.monitor, columns)}"
