@@ -19,6 +19,7 @@ from mltrain.components.metrics import (
     MetricSet,
     accuracy,
     auroc,
+    classification_report,
     confusion_matrix,
     f1,
     mae,
@@ -69,6 +70,21 @@ def test_confusion_matrix_matches_sklearn(n_classes: int, scenario: str) -> None
     expected = skm.confusion_matrix(target, predicted, labels=list(range(n_classes)))
     got = confusion_matrix(_t(predicted), _t(target), n_classes)
     np.testing.assert_array_equal(got.numpy(), expected)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3, 7])
+def test_classification_report_equals_scikit_learns(n_classes: int) -> None:
+    rng = np.random.default_rng(n_classes)
+    y_true = rng.integers(0, n_classes, 200)
+    y_pred = np.where(rng.random(200) < 0.7, y_true, rng.integers(0, n_classes, 200))
+    y_pred[y_pred == n_classes - 1] = 0  # a class never predicted: zero division gives 0, as sklearn's
+    classes = [f"class {i}" for i in range(n_classes)]
+    ours = classification_report(confusion_matrix(_t(y_pred), _t(y_true), n_classes), classes)
+    theirs = skm.classification_report(y_true, y_pred, labels=list(range(n_classes)), target_names=classes,
+                                         output_dict=True, zero_division=0)  # fmt: skip
+    assert ours.keys() == theirs.keys()
+    for key, value in theirs.items():
+        assert ours[key] == pytest.approx(value, rel=1e-12), key
 
 
 @pytest.mark.parametrize(("n_classes", "scenario"), _cases())

@@ -24,10 +24,11 @@ from torch import nn
 
 from mltrain.components.losses import LOSSES
 from mltrain.components.metrics import MetricSet
+from mltrain.status import INTERRUPTED
 from mltrain.training import distributed
 from mltrain.training.callbacks.base import Callback
 from mltrain.training.ddp import POLL_EVERY, DistributedTrainer
-from mltrain.training.trainer import INTERRUPTED, Split, Trainer
+from mltrain.training.trainer import Split, Trainer
 
 
 @pytest.mark.parametrize("world", [1, 2, 3, 8])

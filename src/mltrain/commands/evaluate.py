@@ -18,9 +18,10 @@ from typing import Any
 import pandas as pd
 import torch
 from omegaconf import DictConfig, OmegaConf
+from torch import Tensor
 
 from mltrain.components.directions import worse_by
-from mltrain.components.metrics import MetricSet
+from mltrain.components.metrics import MetricSet, classification_report, confusion_matrix
 from mltrain.errors import ConfigError, DataError
 from mltrain.files import atomic_write_json
 from mltrain.serving.inputs import read_input
@@ -42,19 +43,18 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         raise ConfigError("run is required, e.g. mltrain evaluate run=runs/fit/<run>")
     runs = load_run(Path(cfg.run))
     frame, source = _rows(runs, cfg.input)
-    result, y_true, y_pred = evaluate_frame(runs, frame, source, cfg.max_drop)
+    result, cm = evaluate_frame(runs, frame, source, cfg.max_drop)
     result = {"run": str(cfg.run), **result}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if y_true is not None:
+    if cm is not None:
         from mltrain.reporting import plots
 
         plots.confusion_matrix(
-            y_true,
-            y_pred,
+            result["confusion_matrix"],
             result["classes"],
             out_dir,
-            rows=f"{result['input']}, {len(y_true)} rows",
+            rows=f"{result['input']}, {int(cm.sum())} rows",
             run=cfg.run,
         )
     atomic_write_json(out_dir / "evaluation.json", result)
@@ -64,12 +64,12 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
 
 def evaluate_frame(
     runs: list[SavedRun], frame: pd.DataFrame, source: str, max_drop: float | None = None
-) -> tuple[dict[str, Any], Any, Any]:
+) -> tuple[dict[str, Any], Tensor | None]:
     """Score ``runs`` (one model, or a fold ensemble) on the labelled rows of ``frame``; write nothing.
 
     Returns:
-        ``evaluation.json``'s content without ``run``, and for classifiers the true and predicted class
-        indices (``None``, ``None`` for regression).
+        ``evaluation.json``'s content without ``run``, and for classifiers the confusion matrix (``None``
+        for regression).
 
     Raises:
         DataError: no target column, a missing feature column, an unseen category or label.
@@ -79,15 +79,13 @@ def evaluate_frame(
     result = {"input": source, "rows": len(frame), "models": len(runs), "metrics": scores,
               "training": reference, **compare(scores, reference, max_drop)}  # fmt: skip
     classes = runs[0].classes
-    if classes is not None:
-        from sklearn.metrics import confusion_matrix
-
-        from mltrain.reporting.diagnosis import classification_report
-
-        result["classes"] = classes
-        result["confusion_matrix"] = confusion_matrix(y_true, y_pred, labels=range(len(classes))).tolist()
-        result["report"] = classification_report(y_true, y_pred, classes)
-    return result, y_true, y_pred
+    if classes is None:
+        return result, None
+    cm = confusion_matrix(y_pred, y_true, len(classes))
+    result["classes"] = classes
+    result["confusion_matrix"] = cm.tolist()
+    result["report"] = classification_report(cm, classes)
+    return result, cm
 
 
 def _rows(runs: list[SavedRun], source: str | None) -> tuple[pd.DataFrame, str]:
@@ -124,7 +122,9 @@ def held_out_rows(saved: SavedRun) -> tuple[pd.DataFrame, str]:
 
 
 @torch.no_grad()
-def score(runs: list[SavedRun], frame: pd.DataFrame, source: str) -> tuple[dict[str, float], Any, Any]:
+def score(
+    runs: list[SavedRun], frame: pd.DataFrame, source: str
+) -> tuple[dict[str, float], Tensor | None, Tensor | None]:
     """Loss and the run's metrics on ``frame``; true and predicted class indices for classifiers."""
     first = runs[0]
     pre, loss = first.preprocessor, first.loss
@@ -145,7 +145,7 @@ def score(runs: list[SavedRun], frame: pd.DataFrame, source: str) -> tuple[dict[
     scores = {k: float(v) for k, v in {"loss": loss(out, y), **metrics(out, y)}.items()}
     if pre.classes is None:
         return scores, None, None
-    return scores, y.long().numpy(), loss.labels(out).numpy()
+    return scores, y.long(), loss.labels(out)
 
 
 def training_metrics(runs: list[SavedRun]) -> dict[str, float]:

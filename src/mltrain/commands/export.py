@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from mltrain.errors import ConfigError, choice_problem
 from mltrain.serving.model import InputLayout, ServingModel, output_names
 from mltrain.serving.saved_model import SavedRun, load_run
+from mltrain.status import COMPLETED
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     inputs = layout.features if len(layout.features) <= 6 else [*layout.features[:5], "..."]
     log.info("%s of %s: %d model(s), %d input columns (%s), outputs %s -> %s", cfg.format, cfg.run, len(runs),
              len(layout.features), ", ".join(inputs), ", ".join(metadata["outputs"]), output)  # fmt: skip
-    return {"status": "completed", "format": cfg.format, "output": str(output), "models": len(runs)}
+    return {"status": COMPLETED, "format": cfg.format, "output": str(output), "models": len(runs)}
 
 
 def describe(runs: list[SavedRun], layout: InputLayout, run_dir: str) -> dict[str, Any]:

@@ -23,12 +23,12 @@ from mltrain.components.losses import Loss
 from mltrain.config.spec import RunSpec, Splitting
 from mltrain.data.datasets import Table
 from mltrain.files import atomic_write_json, atomic_write_text
+from mltrain.status import worst
 from mltrain.training.callbacks.loggers import finish_cv_loggers
 
 log = logging.getLogger(__name__)
 
 SKIP = ("epoch", "lr", "time_s")  # history columns that are not metrics
-STATUS_ORDER = ("diverged", "interrupted", "early_stopped", "completed")  # the worst fold decides
 
 
 def fold_rows(split: Splitting, table: Table, loss: Loss) -> list[Rows]:
@@ -91,7 +91,7 @@ def cv_summary(summaries: list[dict[str, Any]]) -> dict[str, Any]:
     stats = table.loc[["mean", "std", "min", "max"]]
     metrics = {c: {s: _num(stats.at[s, c]) for s in stats.index} for c in stats.columns}
     monitor = summaries[0]["monitor"]
-    status = min((s["status"] for s in summaries), key=STATUS_ORDER.index)
+    status = worst(s["status"] for s in summaries)  # the worst fold decides
     return {
         "status": status,
         "message": "; ".join(f"fold {s['fold']}: {s['message']}" for s in summaries if s.get("message")),

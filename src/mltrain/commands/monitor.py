@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
+from mltrain.data.columns import parse_numbers, require_columns, unseen_categories
 from mltrain.data.preprocessing import Preprocessor
 from mltrain.errors import ConfigError, DataError
 from mltrain.files import atomic_write_json
@@ -96,17 +97,15 @@ def read_rows(path: Path, saved: SavedRun, source: str) -> pd.DataFrame:
     numeric columns holding numbers."""
     pre = saved.preprocessor
     frame = read_input(path, saved, source)
-    missing = [c for c in pre.features if c not in frame.columns]
-    if missing:
-        raise DataError(f"{source} has no column {', '.join(map(repr, missing))} (the model needs it)")
+    require_columns(frame, pre.features, source)
     if frame.empty:
         raise DataError(f"{source} has no rows")
     for column in pre.numeric:
-        numbers = pd.to_numeric(frame[column], errors="coerce")
-        text = frame[column][numbers.isna() & frame[column].notna()]
-        if len(text):
+        numbers, text = parse_numbers(frame[column])
+        if text.any():
             raise DataError(
-                f"{source}: column {column!r} holds {text.iloc[0]!r}; the model was trained on numbers"
+                f"{source}: column {column!r} holds {frame[column][text].iloc[0]!r}; "
+                "the model was trained on numbers"
             )
         frame[column] = numbers
     return frame
@@ -116,8 +115,8 @@ def scorable(pre: Preprocessor, frame: pd.DataFrame) -> np.ndarray:
     """Rows the model can score: known categories, and gaps only in columns the run imputes."""
     ok = np.ones(len(frame), dtype=bool)
     for column, cats in pre.categories.items():
-        ok &= (frame[column].isin(cats) | (frame[column].isna() & (column in pre.fill))).to_numpy()
-    for column in pre.numeric:
+        ok &= ~unseen_categories(frame[column], cats)
+    for column in pre.features:
         if column not in pre.fill:
             ok &= frame[column].notna().to_numpy()
     return ok

@@ -22,6 +22,7 @@ from mltrain.errors import ConfigError, DataError
 from mltrain.files import atomic_file
 from mltrain.serving.inputs import input_chunks
 from mltrain.serving.saved_model import SavedRun, check_frame, ensemble_outputs, load_run, to_original_units
+from mltrain.status import COMPLETED
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
             frame.to_csv(f, header=i == 0, index=False, lineterminator="\n")
             rows += len(frame)
     log.info("%d predictions from %d model(s) of %s -> %s", rows, len(runs), cfg.run, output)
-    return {"status": "completed", "rows": rows, "output": str(output)}
+    return {"status": COMPLETED, "rows": rows, "output": str(output)}
 
 
 def predict_frame(

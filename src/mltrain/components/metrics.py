@@ -2,11 +2,13 @@
 
 The trainer keeps every batch's outputs on the device and calls a :class:`MetricSet` once per epoch, so
 metrics cost no per-batch host synchronisation. Definitions follow scikit-learn's (tests compare them).
+The confusion matrix and the per-class report built from it live here too: a fit's report, ``evaluate``
+and the plots all take them from :func:`confusion_matrix` and :func:`classification_report`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -47,7 +49,33 @@ def confusion_matrix(labels: Tensor, target: Tensor, n_classes: int) -> Tensor:
     )
 
 
-def _precision_recall_f1(cm: Tensor, average: str) -> tuple[Tensor, Tensor, Tensor]:
+def classification_report(cm: Tensor, classes: Sequence[Any]) -> dict[str, Any]:
+    """Per-class precision, recall, F1 and support, plus accuracy and macro and weighted averages.
+
+    The same numbers and layout as scikit-learn's ``classification_report(output_dict=True,
+    zero_division=0)`` (a test compares them), so a run does not import scikit-learn (and SciPy) for it.
+
+    Args:
+        cm: the counts of :func:`confusion_matrix`, true class by row.
+        classes: the class names, in the matrix's order.
+    """
+    scores = dict(zip(("precision", "recall", "f1-score"), _precision_recall_f1(cm, None), strict=True))
+    support = cm.sum(1)
+    total = int(support.sum())
+    report: dict[str, Any] = {
+        str(c): {**{k: float(v[i]) for k, v in scores.items()}, "support": int(support[i])}
+        for i, c in enumerate(classes)
+    }
+    report["accuracy"] = int(cm.diagonal().sum()) / total if total else 0.0
+    weights = support.double() / total if total else torch.zeros(len(classes), dtype=torch.float64)
+    report["macro avg"] = {**{k: float(v.mean()) for k, v in scores.items()}, "support": total}
+    report["weighted avg"] = {**{k: float((v * weights).sum()) for k, v in scores.items()}, "support": total}
+    return report
+
+
+def _precision_recall_f1(cm: Tensor, average: str | None) -> tuple[Tensor, Tensor, Tensor]:
+    """Precision, recall and F1 from a confusion matrix, averaged as ``average`` says; per class for
+    ``None``."""
     cm = cm.double()
     tp, predicted, actual = cm.diagonal(), cm.sum(0), cm.sum(1)
     if average == "micro":

@@ -20,6 +20,7 @@ from mltrain.components.models import MODELS, SUPPLIED, check_model
 from mltrain.components.registry import options
 from mltrain.config.checks import split_problems, validate_config
 from mltrain.data.checks import column_problems
+from mltrain.data.columns import missing_columns
 from mltrain.data.datasets import CLASSES, CONTINUOUS, Table
 from mltrain.data.preprocessing import describe_target, missing_counts
 from mltrain.errors import ConfigError
@@ -47,11 +48,10 @@ def _data_problems(cfg: DictConfig, data: Table) -> list[str]:
     """Columns, missing values, and whether the loss, metrics and model fit the target and features."""
     problems = []
     columns = list(data.frame.columns)
-    for column in [data.target, *data.features]:
-        if column not in columns:
-            key = "dataset.target" if column == data.target else "dataset.features"
-            shown = ", ".join(map(str, columns[:20])) + (", ..." if len(columns) > 20 else "")
-            problems.append(f"{key}: column {column!r} is not in {data.name}; columns: {shown}")
+    for column in missing_columns(data.frame, [data.target, *data.features]):
+        key = "dataset.target" if column == data.target else "dataset.features"
+        shown = ", ".join(map(str, columns[:20])) + (", ..." if len(columns) > 20 else "")
+        problems.append(f"{key}: column {column!r} is not in {data.name}; columns: {shown}")
     if data.target in data.features:
         problems.append(f"dataset.features includes the target column {data.target!r}")
     if not problems:

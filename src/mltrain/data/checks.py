@@ -19,6 +19,7 @@ import logging
 import numpy as np
 import pandas as pd
 
+from mltrain.data.columns import is_infinite, is_number_column, parse_numbers
 from mltrain.data.datasets import Table
 
 log = logging.getLogger(__name__)
@@ -54,9 +55,9 @@ def column_problems(table: Table) -> list[str]:
 
 def _infinite(table: Table, column: str) -> str | None:
     values = table.frame[column]
-    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+    if not is_number_column(values):
         return None
-    rows = np.flatnonzero(np.isinf(values.to_numpy(dtype=np.float64)))
+    rows = np.flatnonzero(is_infinite(values))
     if not len(rows):
         return None
     return (
@@ -91,7 +92,7 @@ def _mixed(table: Table, column: str) -> tuple[str, str] | None:
     values = _text(table.frame[column])
     if values is None or values.empty:
         return None
-    numbers = pd.to_numeric(values, errors="coerce").notna()
+    numbers = ~parse_numbers(values)[1]  # values has no missing ones: what is not text is a number
     if numbers.all() or numbers.mean() < 0.5:
         return None
     text = values[~numbers].astype(str).value_counts()

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mltrain.data.columns import is_number_column, missing_columns, to_float32
 from mltrain.data.datasets import CLASSES, CONTINUOUS, Table
 from mltrain.errors import DataError
 
@@ -132,7 +133,7 @@ class Preprocessor:
                 f"{table.name}: column {empty[0]!r} has no values in the {len(rows)} training rows; "
                 "leave it out with dataset.features=[...] or give it values"
             )
-        categorical = [c for c in table.features if not _is_numeric(frame[c])]
+        categorical = [c for c in table.features if not is_number_column(frame[c])]
         numeric = [c for c in table.features if c not in categorical]
         fill: dict[str, Any] = {}
         mean, scale = [], []
@@ -175,15 +176,15 @@ class Preprocessor:
         A column training read as float32 (``float32``) is rounded to float32 first when it comes as
         float64, so new rows give the model the very inputs the same rows gave it in training.
         """
-        missing = [c for c in self.features if c not in frame.columns]
+        missing = missing_columns(frame, self.features)
         if missing:
             raise DataError(f"the data has no column {', '.join(map(repr, missing))}")
         out = np.empty((len(frame), self.n_features), dtype=np.float32)
         narrowed = set(self.float32)
         for j, column in enumerate(self.numeric):
-            values = _floats(frame[column])
-            if column in narrowed and frame[column].dtype != np.float32:
-                values = values.astype(np.float32).astype(np.float64)
+            raw = frame[column]
+            narrow = column in narrowed and raw.dtype != np.float32
+            values = to_float32(raw).astype(np.float64) if narrow else _floats(raw)
             if column in self.fill:
                 values = np.where(np.isnan(values), self.fill[column], values)
             out[:, j] = (values - self.mean[j]) / self.scale[j]
@@ -226,10 +227,6 @@ def _finite(values: np.ndarray) -> np.ndarray:
 def _floats(column: pd.Series) -> np.ndarray:
     """A numeric column as float64 (missing values as NaN): a view when it is float64 already."""
     return column.to_numpy(dtype=np.float64, na_value=np.nan)
-
-
-def _is_numeric(column: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
 
 
 def _py(value: Any) -> Any:

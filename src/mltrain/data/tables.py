@@ -28,6 +28,7 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
+from mltrain.data.columns import to_float32
 from mltrain.errors import DataError
 
 PARQUET = (".parquet", ".pq")
@@ -280,7 +281,7 @@ def _read_csv_pandas(
         values = frame[name]
         narrow = name not in exact and values.dtype in (np.float64, np.int64) and not values.empty
         if narrow and fits_float32(values.min(), values.max(), values.dtype == np.int64):
-            kept[name] = values.astype(np.float32)
+            kept[name] = to_float32(values)
         else:
             kept[name] = values.copy()
     del frame, values

@@ -30,6 +30,7 @@ from mltrain.data import memory
 from mltrain.errors import ConfigError, DistributedError, UserError
 from mltrain.files import atomic_write_json
 from mltrain.launch.ranks import Job, quiet_rank, resume_files, run_rank
+from mltrain.status import FAILED, UNFINISHED
 from mltrain.training import distributed
 
 log = logging.getLogger(__name__)
@@ -184,8 +185,8 @@ def mark_failed(out_dir: Path, message: str) -> DistributedError:
         partial.unlink(missing_ok=True)
     for path in out_dir.rglob("summary.json"):
         summary = json.loads(path.read_text())
-        if summary.get("status") in ("running", "interrupted", "failed"):
-            atomic_write_json(path, summary | {"status": "failed", "message": message})
+        if summary.get("status") in UNFINISHED:
+            atomic_write_json(path, summary | {"status": FAILED, "message": message})
     return DistributedError(message)
 
 

@@ -18,6 +18,7 @@ from omegaconf import DictConfig, open_dict
 from mltrain.errors import ConfigError
 from mltrain.rundir import remove_if_unused
 from mltrain.startup import end_of_startup
+from mltrain.status import NO_OBJECTIVE
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ def run_sweep_job(cfg: DictConfig, out_dir: Path, n_jobs: int | None = None) -> 
     finally:
         write_sweep_table(out_dir.parent)
     objective = summary.get("objective")
-    failed = summary.get("status") in (None, "diverged", "failed", "interrupted")
+    failed = summary.get("status") in (None, *NO_OBJECTIVE)
     return worst if failed or objective is None else float(objective)
 
 

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, open_dict
 
 from mltrain.components.directions import direction
 from mltrain.rundir import install_resolvers as _install_resolvers
+from mltrain.status import SWEEP_FAILED
 
 log = logging.getLogger(__name__)
 _install_resolvers()
@@ -39,6 +40,6 @@ class SweepCallback(Callback):
 
         sweep_dir = Path(str(config.hydra.sweep.dir))
         rows = write_sweep_table(sweep_dir) if sweep_dir.is_dir() else []
-        failed_jobs[:] = [row["dir"] for row in rows if row["status"] in ("failed", "running")]
+        failed_jobs[:] = [row["dir"] for row in rows if row["status"] in SWEEP_FAILED]
         table = sweep_dir / "sweep.csv"
         log.info("sweep of %d jobs: %d failed; table in %s", len(rows), len(failed_jobs), table)

@@ -1,7 +1,8 @@
 """What a finished run leaves for people: the curve diagnosis, the per-class report, and the plots.
 
-Called by ``commands/fit.py`` after training with the best weights restored. scikit-learn and matplotlib
-are imported here, inside the functions, so ``mltrain fit --help`` and CSV start-up do not pay for them.
+Called by ``commands/single_run.py`` after training with the best weights restored. The confusion matrix
+and the per-class report come from the metric registry (``components/metrics.py``); matplotlib is
+imported with ``reporting/plots.py`` inside :func:`write_artifacts`, so start-up does not pay for it.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from mltrain.components.metrics import classification_report, confusion_matrix
 from mltrain.files import atomic_write_json, atomic_write_text
+from mltrain.status import EARLY_STOPPED
 
 log = logging.getLogger(__name__)
 
@@ -80,36 +81,6 @@ def _overfitting(
     return None
 
 
-def classification_report(y_true: np.ndarray, y_pred: np.ndarray, classes: list[Any]) -> dict[str, Any]:
-    """Per-class precision, recall, F1 and support, plus accuracy and macro and weighted averages.
-
-    The same numbers and layout as scikit-learn's ``classification_report(output_dict=True,
-    zero_division=0)`` (a test compares them), computed from the confusion matrix in NumPy so a run does
-    not import scikit-learn (and SciPy) just to write its report.
-    """
-    n = len(classes)
-    cm = np.bincount(np.asarray(y_true) * n + np.asarray(y_pred), minlength=n * n).reshape(n, n).astype(float)
-    tp, predicted, support = cm.diagonal(), cm.sum(0), cm.sum(1)
-    precision = np.divide(tp, predicted, out=np.zeros(n), where=predicted > 0)
-    recall = np.divide(tp, support, out=np.zeros(n), where=support > 0)
-    both = precision + recall
-    f1 = np.divide(2 * precision * recall, both, out=np.zeros(n), where=both > 0)
-    rows = {"precision": precision, "recall": recall, "f1-score": f1}
-    report: dict[str, Any] = {
-        str(c): {**{k: float(v[i]) for k, v in rows.items()}, "support": int(support[i])}
-        for i, c in enumerate(classes)
-    }
-    total = support.sum()
-    report["accuracy"] = float(tp.sum() / total) if total else 0.0
-    weights = support / total if total else np.zeros(n)
-    report["macro avg"] = {**{k: float(v.mean()) for k, v in rows.items()}, "support": int(total)}
-    report["weighted avg"] = {
-        **{k: float((v * weights).sum()) for k, v in rows.items()},
-        "support": int(total),
-    }
-    return report
-
-
 def write_report(report: dict[str, Any], out_dir: Path) -> None:
     """``classification_report.json`` and ``.csv`` (one row per class and average)."""
     atomic_write_json(out_dir / "classification_report.json", report)
@@ -134,7 +105,7 @@ def write_artifacts(
     """
     from mltrain.reporting import plots
 
-    stopped = trainer.message if trainer.status == "early_stopped" else None
+    stopped = trainer.message if trainer.status == EARLY_STOPPED else None
     diagnosis = diagnose(trainer.history, monitor=tracker.monitor, mode=tracker.mode, stopped=stopped)
     log.info("diagnosis: %s", diagnosis["message"])
     written = []
@@ -143,9 +114,9 @@ def write_artifacts(
         loss, regression = trainer.loss.name, not trainer.loss.is_classifier
         written.append(plots.learning_curves(trainer.history, best_epoch, out_dir, loss, regression))
     if classes is not None and val is not None and diagnosis["verdict"] != "diverged":
-        y_pred = trainer.loss.labels(trainer.predict(val.x)).cpu().numpy()
-        y_true = val.y.long().reshape(-1).cpu().numpy()
-        write_report(classification_report(y_true, y_pred, classes), out_dir)
+        y_pred = trainer.loss.labels(trainer.predict(val.x)).cpu()
+        cm = confusion_matrix(y_pred, val.y.long().reshape(-1).cpu(), len(classes))
+        write_report(classification_report(cm, classes), out_dir)
         written += ["classification_report.json", "classification_report.csv"]
-        written.append(plots.confusion_matrix(y_true, y_pred, classes, out_dir))
+        written.append(plots.confusion_matrix(cm.tolist(), classes, out_dir))
     return {"diagnosis": diagnosis, "artifacts": written}

@@ -74,16 +74,17 @@ def learning_figure(
 
 
 def confusion_matrix(
-    y_true: np.ndarray, y_pred: np.ndarray, classes: list[Any], out_dir: Path,
+    counts: list[list[int]], classes: list[Any], out_dir: Path,
     rows: str = "validation rows, best weights", run: str | Path | None = None,
 ) -> str:  # fmt: skip
     """``plots/confusion_matrix.png``: counts, true class by row, predicted class by column, named.
 
     Args:
+        counts: the matrix to draw (``components.metrics.confusion_matrix``'s, as lists).
         run: the run whose model predicted, named in the title (default: ``out_dir``'s name).
     """
     n = len(classes)
-    cm = np.bincount(y_true * n + y_pred, minlength=n * n).reshape(n, n)
+    cm = np.asarray(counts)
     size = max(5.0, 0.6 * n + 2)
     fig = _figure((size, size))
     ax = fig.subplots()

@@ -18,6 +18,7 @@ from typing import Any
 from mltrain.components.directions import direction
 from mltrain.files import read_json
 from mltrain.rundir import read_overrides
+from mltrain.status import COMPLETED
 
 CLASSIFICATION, REGRESSION = "classification", "regression"
 # the short loss names of the spec, so `loss=mse` and `loss=mean_squared_error` runs rank together
@@ -139,7 +140,7 @@ def _numbers(
         means, stds = _cv_metrics(cv)
         metrics.update(means)
         numbers.update(
-            status=cv.get("status", summary.get("status", "completed")),
+            status=cv.get("status", summary.get("status", COMPLETED)),
             epochs=fold.get("epochs_completed"),
             best_epoch=means.get("epoch"),
             objective=metrics.get(monitor, cv.get("objective")),

@@ -16,6 +16,7 @@ from typing import Any
 
 from mltrain.files import atomic_write_json, atomic_write_text, read_json
 from mltrain.rundir import read_overrides
+from mltrain.status import COMPLETED, FAILED, RUNNING
 
 SWEEP_COLUMNS = (
     "job", "dir", "overrides", "status", "objective", "best_epoch", "epochs_completed", "wall_time_s",
@@ -30,13 +31,13 @@ def job_row(job_dir: Path) -> dict[str, Any]:
     """
     summary = read_json(job_dir / "summary.json") or {}
     if not summary and (job_dir / "cv_summary.json").is_file():
-        summary = {"status": "completed"}
+        summary = {"status": COMPLETED}
     number = job_dir.name.split("_", 1)[0]
     return {
         "job": int(number) if number.isdigit() else None,
         "dir": job_dir.name,
         "overrides": " ".join(read_overrides(job_dir)),
-        "status": summary.get("status", "running"),
+        "status": summary.get("status", RUNNING),
         "objective": summary.get("objective"),
         "best_epoch": summary.get("best_epoch"),
         "epochs_completed": summary.get("epochs_completed"),
@@ -75,6 +76,6 @@ def record_failure(out_dir: Path, error: BaseException) -> str:
     (out_dir / "error.txt").write_text(f"{message}\n\n{trace}")
     refused = {"epochs_completed": 0, "best_epoch": None, "objective": None}  # no summary written yet
     summary = read_json(out_dir / "summary.json") or refused
-    summary.update(status="failed", message=message)
+    summary.update(status=FAILED, message=message)
     atomic_write_json(out_dir / "summary.json", summary)
     return message

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from mltrain.data import tables
+from mltrain.data.columns import is_number_column, to_float32
 from mltrain.errors import DataError
 from mltrain.serving.saved_model import SavedRun, csv_options
 
@@ -92,9 +93,8 @@ def _as_trained(frames: Iterator[pd.DataFrame], narrowed: list[str]) -> Iterator
     for frame in frames:
         for column in narrowed:
             values = frame.get(column)
-            number = values is not None and pd.api.types.is_numeric_dtype(values)
-            if number and not pd.api.types.is_bool_dtype(values) and values.dtype != np.float32:
-                frame[column] = values.to_numpy(np.float32, na_value=np.nan)
+            if values is not None and is_number_column(values) and values.dtype != np.float32:
+                frame[column] = to_float32(values)
         yield frame
 
 

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from mltrain.components.losses import BINARY, MULTICLASS, Loss
 from mltrain.config.spec import RunSpec, build_model
+from mltrain.data.columns import is_infinite, parse_numbers, require_columns, unseen_categories
 from mltrain.data.preprocessing import Preprocessor
 from mltrain.errors import ConfigError, DataError
 from mltrain.training.checkpoints import load_checkpoint
@@ -125,21 +126,19 @@ def check_frame(pre: Preprocessor, frame: pd.DataFrame, source: str) -> None:
     Raises:
         DataError: naming the column and the values.
     """
-    missing = [c for c in pre.features if c not in frame.columns]
-    if missing:
-        raise DataError(f"{source} has no column {', '.join(map(repr, missing))} (the model needs it)")
+    require_columns(frame, pre.features, source)
     for column in pre.numeric:
         values = frame[column]
-        numbers = pd.to_numeric(values, errors="coerce")
-        bad = np.flatnonzero((numbers.isna() & values.notna()).to_numpy() | np.isinf(numbers.to_numpy(float)))
+        numbers, text = parse_numbers(values)
+        bad = np.flatnonzero(text | is_infinite(numbers))
         if len(bad):
             raise DataError(
                 f"{source}: column {column!r} must hold finite numbers (the model was trained on numbers), "
                 f"data row {values.index[bad[0]] + 1} holds {_shown(values.iloc[bad[0]])}"
             )
     for column, cats in pre.categories.items():
-        values = frame[column].dropna()
-        unseen = sorted({str(v) for v in values[~values.isin(cats)]})
+        values = frame[column]
+        unseen = sorted({str(v) for v in values[unseen_categories(values, cats)]})
         if unseen:
             raise DataError(
                 f"{source}: column {column!r} has categories the model never saw: {', '.join(unseen[:5])}; "

@@ -24,10 +24,8 @@ from torch.optim import Optimizer
 from mltrain.components.losses import Loss
 from mltrain.components.metrics import MetricSet
 from mltrain.interrupts import held_interrupts
+from mltrain.status import COMPLETED, DIVERGED, FAILED, INTERRUPTED, RUNNING
 from mltrain.training.callbacks.base import Callback
-
-COMPLETED, DIVERGED, INTERRUPTED, RUNNING = "completed", "diverged", "interrupted", "running"
-FAILED = "failed"
 
 
 @dataclass

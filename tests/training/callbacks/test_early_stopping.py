@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 from mltrain.components.directions import direction as objective_direction
-from mltrain.training.callbacks.early_stopping import EARLY_STOPPED, EarlyStopping
-from mltrain.training.trainer import COMPLETED, RUNNING
+from mltrain.status import COMPLETED, EARLY_STOPPED, RUNNING
+from mltrain.training.callbacks.early_stopping import EarlyStopping
 
 
 def fake_trainer(epochs: int = 10) -> SimpleNamespace:

@@ -15,10 +15,9 @@ from typing import Any
 
 import torch
 
+from mltrain.status import COMPLETED, EARLY_STOPPED
 from mltrain.training.callbacks.base import Callback
-from mltrain.training.trainer import COMPLETED, Trainer
-
-EARLY_STOPPED = "early_stopped"
+from mltrain.training.trainer import Trainer
 
 
 class EarlyStopping(Callback):

@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from mltrain.files import atomic_write_json, atomic_write_text, read_json
+from mltrain.status import FAILED, INTERRUPTED, RUNNING
 from mltrain.training.callbacks.base import Callback
 from mltrain.training.callbacks.early_stopping import EarlyStopping
 from mltrain.training.checkpoints import save_checkpoint, trainer_state
 from mltrain.training.history import history_csv, history_dict
-from mltrain.training.trainer import FAILED, INTERRUPTED, RUNNING, Trainer
+from mltrain.training.trainer import Trainer
 
 log = logging.getLogger(__name__)
 

@@ -25,13 +25,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from mltrain.components.metrics import metric_names
 from mltrain.components.registry import Registry
+from mltrain.status import INTERRUPTED, RUNNING
 from mltrain.training.callbacks.base import Callback
 
 log = logging.getLogger(__name__)
 
 LOGGERS: Registry = Registry("logger")
 PACKAGES = {"tensorboard": "tensorboard", "mlflow": "mlflow"}  # logger -> the module it needs (its extra)
-ENDED_EARLY = ("interrupted", "running")  # trainer status at fit end when fit_rows will not finish the run
+ENDED_EARLY = (INTERRUPTED, RUNNING)  # trainer status at fit end when fit_rows will not finish the run
 _disabled: set[str] = set()  # loggers that failed in this process: off for its remaining runs
 
 

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from mltrain.status import COMPLETED, EARLY_STOPPED, INTERRUPTED
 from mltrain.training.callbacks.loggers import ENDED_EARLY, LOGGERS, RunInfo, RunLogger, flat_config
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ DEFAULT_URI = "sqlite:///runs/mlflow.db"  # tracking_uri: null and no MLFLOW_TRA
 ID_FILE = "mlflow.json"  # in each directory that has an MLflow run: tracking URI, experiment and run id
 FILES = ("config.yaml", "summary.json", "history.csv", "preprocessing.json", "model.pt")
 CV_FILES = ("cv_summary.json", "cv_summary.csv", "fold_indices.json", "config.yaml")
-END_STATUS = {"completed": "FINISHED", "early_stopped": "FINISHED", "interrupted": "KILLED"}  # else FAILED
+END_STATUS = {COMPLETED: "FINISHED", EARLY_STOPPED: "FINISHED", INTERRUPTED: "KILLED"}  # else FAILED
 SKIP = ("epoch", "lr", "time_s", "fold")  # history columns that get no best_ metric
 
 

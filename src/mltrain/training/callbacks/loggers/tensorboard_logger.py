@@ -15,10 +15,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from mltrain.status import SUCCEEDED
 from mltrain.training.callbacks.loggers import LOGGERS, RunInfo, RunLogger, hyperparameters
 
 LOG_DIR = "tensorboard"  # the event files' folder inside the run directory
-SUCCEEDED = ("completed", "early_stopped")
 
 
 @LOGGERS.register("tensorboard")
