@@ -36,6 +36,7 @@ from mltrain.errors import ConfigError
 from mltrain.files import atomic_write_json, atomic_write_text, remove_temp_files
 from mltrain.interrupts import held_interrupts
 from mltrain.monitoring.profile import write_profile
+from mltrain.rundir import RunDir
 from mltrain.startup import end_of_startup
 from mltrain.training.callbacks.base import ProgressCallback
 from mltrain.training.callbacks.early_stopping import EarlyStopping
@@ -55,6 +56,7 @@ def fit_rows(
     Returns:
         ``summary.json``'s content (``status`` says how the run ended).
     """
+    files = RunDir(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     device = setup_runtime(cfg)
     data = prepare(table, loss, rows, device)
@@ -65,7 +67,7 @@ def fit_rows(
     tracker = setup_tracker(cfg)
     static = describe_run(cfg, data, model, device) | ({"fold": fold} if fold is not None else {})
     summary = SummaryWriter(
-        out_dir / "summary.json", tracker, objective_column(cfg), static, resumed=resumed is not None
+        files.summary, tracker, objective_column(cfg), static, resumed=resumed is not None
     )
     trainer = build_trainer(cfg, data, model, loss, tracker, [summary, ProgressCallback()], out_dir, fold)
     if resumed is not None:
@@ -83,7 +85,7 @@ def fit_rows(
         write_profile(out_dir, table.frame.iloc[rows.train], data.preprocessor, loss, model, data.train.x)
         fields = finish_run(trainer, data, tracker, out_dir)
         with held_interrupts():  # model.pt first: a summary that says completed always has its model
-            save_checkpoint(out_dir / "model.pt", model.state_dict())
+            save_checkpoint(files.model, model.state_dict())
             result = summary.finish(trainer, fields)
     except BaseException as error:
         if not result:  # a signal held until the outcome was written leaves it as it is
@@ -97,8 +99,9 @@ def fit_rows(
 def write_run_start(cfg: DictConfig, data: Prepared, out_dir: Path) -> None:
     """``config.yaml`` and ``preprocessing.json``; the temporary files a killed writer left are removed
     (this process holds the run's lock)."""
-    atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
-    atomic_write_json(out_dir / "preprocessing.json", data.preprocessor.to_dict())
+    run = RunDir(out_dir)
+    atomic_write_text(run.config, OmegaConf.to_yaml(cfg, resolve=True))
+    atomic_write_json(run.preprocessing, data.preprocessor.to_dict())
     remove_temp_files(out_dir)
 
 
@@ -119,7 +122,7 @@ def build_trainer(
     scheduler = setup_scheduler(cfg, optimizer)
     params = {"epochs": cfg.trainer.epochs, "batch_size": cfg.trainer.batch_size, "samples": len(data.train)}
     prefix = {"fold": fold} if fold is not None else {}
-    callbacks = [tracker, CheckpointWriter(out_dir / "checkpoints", tracker),
+    callbacks = [tracker, CheckpointWriter(RunDir(out_dir), tracker),
                  HistoryWriter(out_dir, params, prefix), *reporters]  # fmt: skip
     return setup_trainer(cfg, model, optimizer, loss, metrics, scheduler, callbacks)
 
@@ -146,19 +149,19 @@ def load_resume(cfg: DictConfig, out_dir: Path) -> dict[str, Any] | None:
     """
     if not cfg.get("resume"):
         return None
-    run_dir = Path(cfg.resume)
-    for name in ("checkpoints/last.pt", "config.yaml"):
-        if not (run_dir / name).is_file():
+    run = RunDir(Path(cfg.resume))
+    for name in (RunDir.last_checkpoint, RunDir.config):
+        if not (run.path / name).is_file():
             raise ConfigError(f"resume={cfg.resume}: the run directory has no {name}; nothing to continue")
-    if run_dir.resolve() != out_dir.resolve():
+    if run.path.resolve() != out_dir.resolve():
         raise ConfigError(f"resume={cfg.resume} must be the run directory, got output directory {out_dir}")
-    differing = config_differences(OmegaConf.load(run_dir / "config.yaml"), cfg)
+    differing = config_differences(OmegaConf.load(run.config), cfg)
     if differing:
         raise ConfigError(
             f"resume={cfg.resume}: only trainer.epochs may change when resuming; these keys differ "
             f"from the saved config: {', '.join(differing)}"
         )
-    state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    state = load_checkpoint(run.last_checkpoint)
     if cfg.trainer.epochs < state["epoch"]:
         raise ConfigError(
             f"resume={cfg.resume} has done {state['epoch']} epochs, more than trainer.epochs="

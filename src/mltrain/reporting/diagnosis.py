@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from mltrain.files import atomic_write_json, atomic_write_text
+from mltrain.rundir import RunDir
 
 log = logging.getLogger(__name__)
 
@@ -112,12 +113,12 @@ def classification_report(y_true: np.ndarray, y_pred: np.ndarray, classes: list[
 
 def write_report(report: dict[str, Any], out_dir: Path) -> None:
     """``classification_report.json`` and ``.csv`` (one row per class and average)."""
-    atomic_write_json(out_dir / "classification_report.json", report)
+    atomic_write_json(RunDir(out_dir).classification_report_json, report)
     lines = ["label,precision,recall,f1-score,support"]
     for label, row in report.items():
         if isinstance(row, dict):
             lines.append(f"{label},{row['precision']},{row['recall']},{row['f1-score']},{row['support']}")
-    atomic_write_text(out_dir / "classification_report.csv", "\n".join(lines) + "\n")
+    atomic_write_text(RunDir(out_dir).classification_report_csv, "\n".join(lines) + "\n")
 
 
 def write_artifacts(
@@ -146,6 +147,6 @@ def write_artifacts(
         y_pred = trainer.loss.labels(trainer.predict(val.x)).cpu().numpy()
         y_true = val.y.long().reshape(-1).cpu().numpy()
         write_report(classification_report(y_true, y_pred, classes), out_dir)
-        written += ["classification_report.json", "classification_report.csv"]
+        written += [str(RunDir.classification_report_json), str(RunDir.classification_report_csv)]
         written.append(plots.confusion_matrix(y_true, y_pred, classes, out_dir))
     return {"diagnosis": diagnosis, "artifacts": written}
