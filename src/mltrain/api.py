@@ -189,18 +189,18 @@ class Run:
         from mltrain.rundir import RunDir
 
         self.path = Path(path)  # as given: what the command prints and `run=` takes
-        self._dir = RunDir(self.path.absolute())  # the files, also after a chdir
-        if not self._dir.path.is_dir():
+        self._files = RunDir(self.path.absolute())  # the files, also after a chdir
+        if not self._files.path.is_dir():
             raise ConfigError(f"{self.path}: no such run directory")
-        found = next((p for p in (self._dir.summary, self._dir.cv_summary) if p.is_file()), None)
+        found = next((p for p in (self._files.summary, self._files.cv_summary) if p.is_file()), None)
         if found is None:
             raise ConfigError(
                 f"{self.path} has no {RunDir.summary} or {RunDir.cv_summary}; "
                 "pass the directory of a `mltrain fit` run"
             )
         self.summary: dict[str, Any] = load_json(found)
-        kfold = found == self._dir.cv_summary
-        folds = [f for f in self._dir.folds() if f.summary.is_file()] if kfold else []
+        kfold = found == self._files.cv_summary
+        folds = [f for f in self._files.folds() if f.summary.is_file()] if kfold else []
         self.folds: list[Run] = [Run(self.path / f.path.name) for f in folds]
         self._models: list[Any] | None = None
 
@@ -214,7 +214,7 @@ class Run:
         """The rows of ``history.csv`` (every fold's, one after another, for a k-fold parent)."""
         if self.folds:
             return pd.concat([f.history for f in self.folds], ignore_index=True)
-        path = self._dir.history_csv
+        path = self._files.history_csv
         return pd.read_csv(path) if path.is_file() and path.stat().st_size else pd.DataFrame()
 
     @property
@@ -222,7 +222,7 @@ class Run:
         """The run's resolved config (``config.yaml``; the first fold's for a k-fold parent)."""
         from omegaconf import OmegaConf
 
-        return self.folds[0].config if self.folds else OmegaConf.load(self._dir.config)
+        return self.folds[0].config if self.folds else OmegaConf.load(self._files.config)
 
     def predict(self, data: pd.DataFrame | str | os.PathLike, id: str | None = None) -> pd.DataFrame:
         """Predictions for raw rows, as ``mltrain predict`` writes them.
@@ -277,7 +277,7 @@ class Run:
         if self._models is None:
             from mltrain.serving.saved_model import load_run
 
-            self._models = load_run(self._dir.path)
+            self._models = load_run(self._files.path)
         return self._models
 
     def __repr__(self) -> str:
