@@ -124,20 +124,22 @@ def _write_hydra_files(out_dir: Path, cfg: Any, overrides: list[str]) -> None:
     from omegaconf import OmegaConf
 
     from mltrain.files import atomic_write_text, make_dir
+    from mltrain.rundir import RunDir
 
-    hydra_dir = make_dir(out_dir / ".hydra", "run_dir")
-    atomic_write_text(hydra_dir / "config.yaml", OmegaConf.to_yaml(cfg))
-    atomic_write_text(hydra_dir / "overrides.yaml", OmegaConf.to_yaml(OmegaConf.create(overrides)))
+    run = RunDir(out_dir)
+    make_dir(run.hydra_dir, "run_dir")
+    atomic_write_text(run.hydra_config, OmegaConf.to_yaml(cfg))
+    atomic_write_text(run.hydra_overrides, OmegaConf.to_yaml(OmegaConf.create(overrides)))
 
 
 def _run(cfg: Any, out_dir: Path) -> dict[str, Any]:
     """``runner.run_command("fit", ...)`` with ``fit.log`` written, and errors as the command reports them."""
     from mltrain.config.messages import user_message
     from mltrain.launch.runner import run_command
-    from mltrain.rundir import remove_if_unused
+    from mltrain.rundir import RunDir, remove_if_unused
 
     try:
-        with _run_log(out_dir / "fit.log"):
+        with _run_log(RunDir(out_dir).fit_log):
             return run_command("fit", cfg, out_dir)
     except UserError:
         raise
@@ -183,22 +185,23 @@ class Run:
     """
 
     def __init__(self, path: Path) -> None:
-        import json
+        from mltrain.files import load_json
+        from mltrain.rundir import RunDir
 
         self.path = Path(path)  # as given: what the command prints and `run=` takes
-        self._dir = self.path.absolute()  # the files, also after a chdir
-        if not self._dir.is_dir():
+        self._files = RunDir(self.path.absolute())  # the files, also after a chdir
+        if not self._files.path.is_dir():
             raise ConfigError(f"{self.path}: no such run directory")
-        name = next((n for n in ("summary.json", "cv_summary.json") if (self._dir / n).is_file()), None)
-        if name is None:
+        found = next((p for p in (self._files.summary, self._files.cv_summary) if p.is_file()), None)
+        if found is None:
             raise ConfigError(
-                f"{self.path} has no summary.json or cv_summary.json; "
+                f"{self.path} has no {RunDir.summary} or {RunDir.cv_summary}; "
                 "pass the directory of a `mltrain fit` run"
             )
-        self.summary: dict[str, Any] = json.loads((self._dir / name).read_text())
-        folds = sorted(self._dir.glob("fold_*/summary.json"), key=lambda p: int(p.parent.name.split("_")[1]))
-        kfold = name == "cv_summary.json"
-        self.folds: list[Run] = [Run(self.path / p.parent.name) for p in folds] if kfold else []
+        self.summary: dict[str, Any] = load_json(found)
+        kfold = found == self._files.cv_summary
+        folds = [f for f in self._files.folds() if f.summary.is_file()] if kfold else []
+        self.folds: list[Run] = [Run(self.path / f.path.name) for f in folds]
         self._models: list[Any] | None = None
 
     @property
@@ -211,7 +214,7 @@ class Run:
         """The rows of ``history.csv`` (every fold's, one after another, for a k-fold parent)."""
         if self.folds:
             return pd.concat([f.history for f in self.folds], ignore_index=True)
-        path = self._dir / "history.csv"
+        path = self._files.history_csv
         return pd.read_csv(path) if path.is_file() and path.stat().st_size else pd.DataFrame()
 
     @property
@@ -219,7 +222,7 @@ class Run:
         """The run's resolved config (``config.yaml``; the first fold's for a k-fold parent)."""
         from omegaconf import OmegaConf
 
-        return self.folds[0].config if self.folds else OmegaConf.load(self._dir / "config.yaml")
+        return self.folds[0].config if self.folds else OmegaConf.load(self._files.config)
 
     def predict(self, data: pd.DataFrame | str | os.PathLike, id: str | None = None) -> pd.DataFrame:
         """Predictions for raw rows, as ``mltrain predict`` writes them.
@@ -274,7 +277,7 @@ class Run:
         if self._models is None:
             from mltrain.serving.saved_model import load_run
 
-            self._models = load_run(self._dir)
+            self._models = load_run(self._files.path)
         return self._models
 
     def __repr__(self) -> str:

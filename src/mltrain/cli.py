@@ -189,6 +189,7 @@ def _run_task(command: str, cfg: Any) -> Any:
 
     from mltrain.errors import DistributedError, UserError
     from mltrain.launch.runner import run_command, run_sweep_job
+    from mltrain.rundir import RunDir
 
     hydra_cfg = HydraConfig.get()
     out_dir = Path(hydra_cfg.runtime.output_dir)
@@ -214,7 +215,7 @@ def _run_task(command: str, cfg: Any) -> Any:
         _fail(summary["alert"], status=EXIT_METRIC_DROP)
     if summary.get("failed"):  # evaluate: a metric dropped by more than max_drop
         _fail(f"{', '.join(summary['failed'])} dropped by more than max_drop={summary['max_drop']}; "
-              f"see {out_dir / 'evaluation.json'}", status=EXIT_METRIC_DROP)  # fmt: skip
+              f"see {RunDir(out_dir).evaluation}", status=EXIT_METRIC_DROP)  # fmt: skip
     if summary.get("status") == "diverged":
         _fail(f"run diverged: {summary['message']}; history so far is in {out_dir}", status=EXIT_DIVERGED)
     return summary.get("objective")

@@ -71,9 +71,19 @@ def read_json(path: Path) -> Any:
     """A JSON file's content, or ``None`` when it is missing or not JSON (half-written by an older writer,
     or damaged)."""
     try:
-        return json.loads(Path(path).read_text())
+        return load_json(path)
     except (OSError, ValueError):
         return None
+
+
+def load_json(path: Path) -> Any:
+    """A JSON file's content, for a reader that reports a missing or damaged file itself.
+
+    Raises:
+        OSError: the file cannot be read.
+        ValueError: it is not JSON (``json.JSONDecodeError``) or not UTF-8.
+    """
+    return json.loads(Path(path).read_text())
 
 
 def make_dir(directory: Path, key: str | None = None) -> Path:

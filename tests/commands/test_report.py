@@ -22,7 +22,7 @@ import yaml
 
 from mltrain.commands.report import build_sections, panel, parser, run_from_args, write_report
 from mltrain.errors import ConfigError
-from mltrain.reporting.records import Run, find_runs
+from mltrain.reporting.records import RunRecord, find_runs
 from mltrain.reporting.table import full_table, group_keys
 from mltrain.reporting.view import View, section_view, short_name
 from tests.conftest import mltrain
@@ -153,7 +153,7 @@ def test_short_name_drops_the_overrides_mltrain_put_into_the_name() -> None:
         "my-own-dir": "my-own-dir",
     }
     for name, short in named.items():
-        assert short_name(Run(Path(name), name, {}, overrides)) == short
+        assert short_name(RunRecord(Path(name), name, {}, overrides)) == short
 
 
 def test_kfold_parent_is_one_run_with_mean_and_std(tmp_path: Path) -> None:

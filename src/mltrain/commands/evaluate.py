@@ -24,6 +24,7 @@ from mltrain.components.directions import worse_by
 from mltrain.components.metrics import MetricSet, classification_report, confusion_matrix
 from mltrain.errors import ConfigError, DataError
 from mltrain.files import atomic_write_json
+from mltrain.rundir import RunDir
 from mltrain.serving.inputs import read_input
 from mltrain.serving.saved_model import SavedRun, check_frame, ensemble_outputs, load_run
 
@@ -57,7 +58,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
             rows=f"{result['input']}, {int(cm.sum())} rows",
             run=cfg.run,
         )
-    atomic_write_json(out_dir / "evaluation.json", result)
+    atomic_write_json(RunDir(out_dir).evaluation, result)
     log.info("evaluation of %s on %s (%d rows):\n%s", cfg.run, source, len(frame), format_table(result))
     return result
 

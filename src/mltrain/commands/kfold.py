@@ -23,6 +23,7 @@ from mltrain.components.losses import Loss
 from mltrain.config.spec import RunSpec, Splitting
 from mltrain.data.datasets import Table
 from mltrain.files import atomic_write_json, atomic_write_text
+from mltrain.rundir import RunDir
 from mltrain.status import worst
 from mltrain.training.callbacks.loggers import finish_cv_loggers
 
@@ -51,8 +52,9 @@ def fold_rows(split: Splitting, table: Table, loss: Loss) -> list[Rows]:
 
 def run_kfold(spec: RunSpec, table: Table, out_dir: Path) -> dict[str, Any]:
     """Run every fold in ``out_dir/fold_<i>/``; write and return the cross-validation summary."""
+    run = RunDir(out_dir)
     folds = fold_rows(spec.splitting, table, spec.loss)
-    atomic_write_json(out_dir / "fold_indices.json", {
+    atomic_write_json(run.fold_indices, {
         "k": len(folds),
         "test": folds[0].test.tolist(),
         "folds": [{"fold": i, "val": r.val.tolist()} for i, r in enumerate(folds, 1)],
@@ -60,10 +62,10 @@ def run_kfold(spec: RunSpec, table: Table, out_dir: Path) -> dict[str, Any]:
     summaries = []
     for i, rows in enumerate(folds, 1):
         log.info("fold %d/%d: %d train / %d val rows", i, len(folds), len(rows.train), len(rows.val))
-        summaries.append(fit_rows(spec, table, rows, out_dir / f"fold_{i}", fold=i))
+        summaries.append(fit_rows(spec, table, rows, run.fold(i).path, fold=i))
     cv = cv_summary(summaries)
-    atomic_write_json(out_dir / "cv_summary.json", cv)
-    atomic_write_text(out_dir / "cv_summary.csv", cv_table(summaries).to_csv(index_label="fold"))
+    atomic_write_json(run.cv_summary, cv)
+    atomic_write_text(run.cv_summary_csv, cv_table(summaries).to_csv(index_label="fold"))
     finish_cv_loggers(spec.config, out_dir, cv)
     log.info("cross-validation, %d folds:\n%s", len(summaries), format_cv(summaries, cv))
     log.info("%s: k-fold, %d folds -> %s", cv["status"], len(summaries), out_dir)  # the parent, for run=

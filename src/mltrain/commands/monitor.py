@@ -28,6 +28,7 @@ from mltrain.errors import ConfigError, DataError
 from mltrain.files import atomic_write_json
 from mltrain.monitoring.drift import compare_profile
 from mltrain.monitoring.profile import load_profile, prediction_values
+from mltrain.rundir import RunDir
 from mltrain.serving.inputs import read_input
 from mltrain.serving.saved_model import SavedRun, load_run, outputs
 
@@ -176,9 +177,9 @@ def _finish(result: dict[str, Any], out_dir: Path) -> None:
     if drops:
         alerts.append(f"{', '.join(drops)} dropped by more than max_drop={result['max_drop']}")
     if alerts:
-        result["alert"] = "; ".join(alerts) + f"; see {out_dir / 'monitor.json'}"
+        result["alert"] = "; ".join(alerts) + f"; see {RunDir(out_dir).monitor}"
     plots.drift(result["drift"], result["max_drift"], out_dir)
-    atomic_write_json(out_dir / "monitor.json", result)
+    atomic_write_json(RunDir(out_dir).monitor, result)
     log.info(
         "drift of %s (%d rows) from the training rows of %s:\n%s",
         result["input"],

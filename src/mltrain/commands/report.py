@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mltrain.reporting.plots import Curve
-    from mltrain.reporting.records import Run
+    from mltrain.reporting.records import RunRecord
     from mltrain.reporting.table import Section
 
 DESCRIPTION = """\
@@ -101,6 +101,7 @@ def panel(section: Section, top: int) -> tuple[str, str, str, list[Curve]]:
     from mltrain.reporting.records import REGRESSION
     from mltrain.reporting.table import differing
     from mltrain.reporting.view import condensed, short_name
+    from mltrain.rundir import RunDir
 
     keys = differing(section.runs)
     found = []
@@ -108,7 +109,7 @@ def panel(section: Section, top: int) -> tuple[str, str, str, list[Curve]]:
         history = _history(run)
         if history is not None and section.monitor in history.columns and len(history):
             label = condensed(run, keys) or short_name(run)
-            folds = len(list(run.path.glob("fold_*/history.csv")))
+            folds = sum(f.history_csv.is_file() for f in RunDir(run.path).folds())
             found.append((run, f"{label} (mean of {folds} folds)" if folds else label, history))
     labels = [label for _, label, _ in found]
     curves = [(f"{label} ({short_name(run)})" if labels.count(label) > 1 else label,
@@ -119,13 +120,16 @@ def panel(section: Section, top: int) -> tuple[str, str, str, list[Curve]]:
     return section.title, ylabel, legend, curves
 
 
-def _history(run: Run) -> Any:
+def _history(run: RunRecord) -> Any:
     """A run's ``history.csv``; a k-fold parent's: the folds' mean per epoch (``None`` without one)."""
     import pandas as pd
 
-    if (run.path / "history.csv").is_file():
-        return pd.read_csv(run.path / "history.csv")
-    folds = sorted(run.path.glob("fold_*/history.csv"))
+    from mltrain.rundir import RunDir
+
+    files = RunDir(run.path)
+    if files.history_csv.is_file():
+        return pd.read_csv(files.history_csv)
+    folds = [f.history_csv for f in files.folds() if f.history_csv.is_file()]
     if not folds:
         return None
     frames = pd.concat([pd.read_csv(f) for f in folds])

@@ -34,6 +34,7 @@ from mltrain.errors import ConfigError
 from mltrain.files import atomic_write_json, atomic_write_text, remove_temp_files
 from mltrain.interrupts import held_interrupts
 from mltrain.monitoring.profile import write_profile
+from mltrain.rundir import RunDir
 from mltrain.startup import end_of_startup
 from mltrain.training.callbacks.base import ProgressCallback
 from mltrain.training.callbacks.early_stopping import EarlyStopping
@@ -53,6 +54,7 @@ def fit_rows(
     Returns:
         ``summary.json``'s content (``status`` says how the run ended).
     """
+    files = RunDir(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     device = setup_runtime(spec)
     data = prepare(table, spec.loss, rows, device)
@@ -62,9 +64,7 @@ def fit_rows(
     resumed = load_resume(spec, out_dir)
     tracker = setup_tracker(spec)
     static = describe_run(spec, data, model, device) | ({"fold": fold} if fold is not None else {})
-    summary = SummaryWriter(
-        out_dir / "summary.json", tracker, spec.objective, static, resumed=resumed is not None
-    )
+    summary = SummaryWriter(files.summary, tracker, spec.objective, static, resumed=resumed is not None)
     trainer = build_trainer(spec, data, model, tracker, [summary, ProgressCallback()], out_dir, fold)
     if resumed is not None:
         restore(trainer, tracker, resumed)
@@ -83,7 +83,7 @@ def fit_rows(
         )
         fields = finish_run(trainer, data, tracker, out_dir)
         with held_interrupts():  # model.pt first: a summary that says completed always has its model
-            save_checkpoint(out_dir / "model.pt", model.state_dict())
+            save_checkpoint(files.model, model.state_dict())
             result = summary.finish(trainer, fields)
     except BaseException as error:
         if not result:  # a signal held until the outcome was written leaves it as it is
@@ -97,8 +97,9 @@ def fit_rows(
 def write_run_start(spec: RunSpec, data: Prepared, out_dir: Path) -> None:
     """``config.yaml`` and ``preprocessing.json``; the temporary files a killed writer left are removed
     (this process holds the run's lock)."""
-    atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(spec.config, resolve=True))
-    atomic_write_json(out_dir / "preprocessing.json", data.preprocessor.to_dict())
+    run = RunDir(out_dir)
+    atomic_write_text(run.config, OmegaConf.to_yaml(spec.config, resolve=True))
+    atomic_write_json(run.preprocessing, data.preprocessor.to_dict())
     remove_temp_files(out_dir)
 
 
@@ -121,7 +122,7 @@ def build_trainer(
         "samples": len(data.train),
     }
     prefix = {"fold": fold} if fold is not None else {}
-    callbacks = [tracker, CheckpointWriter(out_dir / "checkpoints", tracker),
+    callbacks = [tracker, CheckpointWriter(RunDir(out_dir), tracker),
                  HistoryWriter(out_dir, params, prefix), *reporters]  # fmt: skip
     return setup_trainer(spec, model, optimizer, setup_metrics(spec, data), scheduler, callbacks)
 
@@ -149,19 +150,19 @@ def load_resume(spec: RunSpec, out_dir: Path) -> dict[str, Any] | None:
     resume = spec.resume
     if not resume:
         return None
-    run_dir = Path(resume)
-    for name in ("checkpoints/last.pt", "config.yaml"):
-        if not (run_dir / name).is_file():
+    run = RunDir(Path(resume))
+    for name in (RunDir.last_checkpoint, RunDir.config):
+        if not (run.path / name).is_file():
             raise ConfigError(f"resume={resume}: the run directory has no {name}; nothing to continue")
-    if run_dir.resolve() != out_dir.resolve():
+    if run.path.resolve() != out_dir.resolve():
         raise ConfigError(f"resume={resume} must be the run directory, got output directory {out_dir}")
-    differing = config_differences(OmegaConf.load(run_dir / "config.yaml"), spec.config)
+    differing = config_differences(OmegaConf.load(run.config), spec.config)
     if differing:
         raise ConfigError(
             f"resume={resume}: only trainer.epochs may change when resuming; these keys differ "
             f"from the saved config: {', '.join(differing)}"
         )
-    state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    state = load_checkpoint(run.last_checkpoint)
     if spec.trainer.epochs < state["epoch"]:
         raise ConfigError(
             f"resume={resume} has done {state['epoch']} epochs, more than trainer.epochs="

@@ -12,7 +12,6 @@ killed rank (exit 1, ``status: failed`` in ``summary.json``, the message naming 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -28,8 +27,9 @@ from omegaconf import DictConfig, open_dict
 from mltrain.config.checks import validate_config
 from mltrain.data import memory
 from mltrain.errors import ConfigError, DistributedError, UserError
-from mltrain.files import atomic_write_json
+from mltrain.files import atomic_write_json, remove_temp_files
 from mltrain.launch.ranks import Job, quiet_rank, resume_files, run_rank
+from mltrain.rundir import RunDir
 from mltrain.status import FAILED, UNFINISHED
 from mltrain.training import distributed
 
@@ -170,10 +170,10 @@ def describe_failures(failures: dict[int, Any], logs: str, out_dir: Path) -> str
     message = f"rank {r} (pid {failure.pid}) {how}; the other ranks were stopped"
     captured = [p for p in Path(logs).glob(f"**/{r}/std*.log") if p.stat().st_size]
     if captured:
-        with open(out_dir / f"rank_{r}.log", "a", encoding="utf-8") as f:
+        with open(RunDir(out_dir).rank_log(r), "a", encoding="utf-8") as f:
             for p in sorted(captured):
                 f.write(f"---- {p.name} ----\n{p.read_text(errors='replace')}")
-        message += f"; its output is in {out_dir / f'rank_{r}.log'}"
+        message += f"; its output is in {RunDir(out_dir).rank_log(r)}"
     return message
 
 
@@ -181,12 +181,12 @@ def mark_failed(out_dir: Path, message: str) -> DistributedError:
     """Record a failed run: ``status: failed`` and the launcher's message (which names the rank) in any
     ``summary.json`` not finished (a rank's own ``failed`` only knows that its peer went away), and no
     temporary file of an interrupted atomic write left behind."""
-    for partial in out_dir.rglob(".*.tmp"):
-        partial.unlink(missing_ok=True)
-    for path in out_dir.rglob("summary.json"):
-        summary = json.loads(path.read_text())
-        if summary.get("status") in UNFINISHED:
-            atomic_write_json(path, summary | {"status": FAILED, "message": message})
+    remove_temp_files(out_dir)
+    run = RunDir(out_dir)
+    for part in (run, *run.folds()):  # a k-fold run's folds have summaries of their own
+        summary = part.read_summary()
+        if summary is not None and summary.get("status") in UNFINISHED:
+            atomic_write_json(part.summary, summary | {"status": FAILED, "message": message})
     return DistributedError(message)
 
 

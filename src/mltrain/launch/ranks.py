@@ -35,11 +35,10 @@ from omegaconf import DictConfig, open_dict
 from mltrain.commands import fit
 from mltrain.data import memory
 from mltrain.errors import DistributedError, UserError
+from mltrain.rundir import RunDir
 from mltrain.training import distributed
 
 log = logging.getLogger(__name__)
-
-RESUME_FILES = ("config.yaml", "checkpoints/last.pt", "checkpoints/best.pt")
 
 
 @dataclass
@@ -121,13 +120,13 @@ def resume_files(cfg: DictConfig) -> dict[str, bytes]:
     """The files a resumed run continues from, read on rank 0 for the other ranks."""
     if not cfg.get("resume"):
         return {}
-    run_dir = Path(cfg.resume)
-    return {name: (run_dir / name).read_bytes() for name in RESUME_FILES if (run_dir / name).is_file()}
+    run = RunDir(cfg.resume)
+    return {str(p.relative_to(run.path)): p.read_bytes() for p in run.resume_files if p.is_file()}
 
 
 def _write_rank_log(job: Job, r: int) -> str:
     """The traceback of the exception being handled, appended to ``<run dir>/rank_<r>.log``."""
-    path = Path(job.out_dir) / f"rank_{r}.log"
+    path = RunDir(job.out_dir).rank_log(r)
     text = f"[{time.strftime('%Y-%m-%d %H:%M:%S')}][rank {r}] {traceback.format_exc()}"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -145,7 +144,7 @@ def quiet_rank(job: Job) -> None:
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    handler = logging.FileHandler(Path(job.out_dir) / f"rank_{distributed.rank()}.log", delay=True)
+    handler = logging.FileHandler(RunDir(job.out_dir).rank_log(distributed.rank()), delay=True)
     handler.setLevel(logging.ERROR)
     handler.addFilter(lambda record: record.levelno >= logging.ERROR)  # records handed to it directly too
     handler.setFormatter(logging.Formatter("[%(asctime)s][%(levelname)s] %(message)s"))

@@ -16,7 +16,7 @@ from typing import Any
 from omegaconf import DictConfig, open_dict
 
 from mltrain.errors import ConfigError
-from mltrain.rundir import remove_if_unused
+from mltrain.rundir import RunDir, remove_if_unused
 from mltrain.startup import end_of_startup
 from mltrain.status import NO_OBJECTIVE
 
@@ -98,7 +98,7 @@ def run_sweep_job(cfg: DictConfig, out_dir: Path, n_jobs: int | None = None) -> 
         summary = launch_fit(cfg, out_dir)
     except Exception as e:  # noqa: BLE001 - one job's error must not sink the sweep
         message = record_failure(out_dir, e)
-        log.error("job failed: %s (details in %s)", message, out_dir / "error.txt")
+        log.error("job failed: %s (details in %s)", message, RunDir(out_dir).error)
     finally:
         write_sweep_table(out_dir.parent)
     objective = summary.get("objective")

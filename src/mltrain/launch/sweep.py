@@ -16,6 +16,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, open_dict
 
 from mltrain.components.directions import direction
+from mltrain.rundir import RunDir
 from mltrain.rundir import install_resolvers as _install_resolvers
 from mltrain.status import SWEEP_FAILED
 
@@ -41,5 +42,5 @@ class SweepCallback(Callback):
         sweep_dir = Path(str(config.hydra.sweep.dir))
         rows = write_sweep_table(sweep_dir) if sweep_dir.is_dir() else []
         failed_jobs[:] = [row["dir"] for row in rows if row["status"] in SWEEP_FAILED]
-        table = sweep_dir / "sweep.csv"
+        table = RunDir(sweep_dir).sweep_table
         log.info("sweep of %d jobs: %d failed; table in %s", len(rows), len(failed_jobs), table)

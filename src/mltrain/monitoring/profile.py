@@ -26,7 +26,8 @@ from torch import Tensor, nn
 
 from mltrain.components.losses import Loss
 from mltrain.data.preprocessing import Preprocessor
-from mltrain.files import atomic_write_text
+from mltrain.files import atomic_write_text, load_json
+from mltrain.rundir import RunDir
 
 BINS = 10  # PSI bins of a numeric column: its deciles on the training rows
 ECDF_POINTS = 256  # distinct values kept for the KS distance; more become this many quantiles
@@ -103,10 +104,10 @@ def write_profile(
     outputs = torch.cat([model(x[i : i + 4096]).float().cpu() for i in range(0, len(x), 4096)])
     model.train(training)
     profile = build_profile(frame.reset_index(drop=True), pre, prediction_values(loss, pre, outputs))
-    atomic_write_text(Path(out_dir) / "profile.json", json.dumps(profile, separators=(",", ":")) + "\n")
+    atomic_write_text(RunDir(out_dir).profile, json.dumps(profile, separators=(",", ":")) + "\n")
 
 
 def load_profile(run_dir: Path) -> dict[str, Any] | None:
     """The run's ``profile.json``, or ``None`` for a run fitted before mltrain wrote one."""
-    path = Path(run_dir) / "profile.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    path = RunDir(run_dir).profile
+    return load_json(path) if path.is_file() else None

@@ -14,6 +14,7 @@ from typing import Any
 
 from mltrain.components.metrics import classification_report, confusion_matrix
 from mltrain.files import atomic_write_json, atomic_write_text
+from mltrain.rundir import RunDir
 from mltrain.status import EARLY_STOPPED
 
 log = logging.getLogger(__name__)
@@ -83,12 +84,12 @@ def _overfitting(
 
 def write_report(report: dict[str, Any], out_dir: Path) -> None:
     """``classification_report.json`` and ``.csv`` (one row per class and average)."""
-    atomic_write_json(out_dir / "classification_report.json", report)
+    atomic_write_json(RunDir(out_dir).classification_report_json, report)
     lines = ["label,precision,recall,f1-score,support"]
     for label, row in report.items():
         if isinstance(row, dict):
             lines.append(f"{label},{row['precision']},{row['recall']},{row['f1-score']},{row['support']}")
-    atomic_write_text(out_dir / "classification_report.csv", "\n".join(lines) + "\n")
+    atomic_write_text(RunDir(out_dir).classification_report_csv, "\n".join(lines) + "\n")
 
 
 def write_artifacts(
@@ -117,6 +118,6 @@ def write_artifacts(
         y_pred = trainer.loss.labels(trainer.predict(val.x)).cpu()
         cm = confusion_matrix(y_pred, val.y.long().reshape(-1).cpu(), len(classes))
         write_report(classification_report(cm, classes), out_dir)
-        written += ["classification_report.json", "classification_report.csv"]
+        written += [str(RunDir.classification_report_json), str(RunDir.classification_report_csv)]
         written.append(plots.confusion_matrix(cm.tolist(), classes, out_dir))
     return {"diagnosis": diagnosis, "artifacts": written}

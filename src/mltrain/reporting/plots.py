@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from mltrain.files import atomic_file
+from mltrain.rundir import RunDir
 
 SKIP = ("epoch", "lr", "time_s", "fold")
 FRACTION = "fraction, 0 to 1"
@@ -149,7 +150,9 @@ def axis_label(name: str, loss: str = "", regression: bool = False) -> str:
 def run_name(out_dir: Path) -> str:
     """A run directory's name; ``<run>/fold_<i>`` for a fold of a k-fold run."""
     out_dir = Path(out_dir)
-    return f"{out_dir.parent.name}/{out_dir.name}" if out_dir.name.startswith("fold_") else out_dir.name
+    return (
+        f"{out_dir.parent.name}/{out_dir.name}" if RunDir(out_dir).fold_number is not None else out_dir.name
+    )
 
 
 def _whole_epochs(ax: Any, epochs: list[int]) -> None:
@@ -164,11 +167,11 @@ def _whole_epochs(ax: Any, epochs: list[int]) -> None:
 
 
 def _save(fig: Any, out_dir: Path, name: str) -> str:
-    (Path(out_dir) / "plots").mkdir(parents=True, exist_ok=True)
+    RunDir(out_dir).plots.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    with atomic_file(Path(out_dir) / "plots" / name, "wb") as f:
+    with atomic_file(RunDir(out_dir).plots / name, "wb") as f:
         fig.savefig(f, format="png", dpi=100)
-    return f"plots/{name}"
+    return str(RunDir.plots / name)  # relative to the run directory: summary.json's artifacts
 
 
 def drift(items: list[dict[str, Any]], max_drift: float | None, out_dir: Path, top: int = 15) -> str:

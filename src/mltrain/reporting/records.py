@@ -4,8 +4,8 @@
     runs[0].task, runs[0].monitor, runs[0].numbers["objective"], runs[0].overrides
 
 A run is a directory holding ``summary.json`` (a single run, a sweep job) or ``cv_summary.json`` (a
-k-fold parent; its ``fold_<i>`` directories belong to it). Nothing here imports torch: a report of a few
-hundred runs reads JSON, YAML and CSV only.
+k-fold parent; its ``fold_<i>`` directories belong to it); :class:`mltrain.rundir.RunDir` knows where each
+file is. Nothing here imports torch: a report of a few hundred runs reads JSON, YAML and CSV only.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mltrain.components.directions import direction
-from mltrain.files import read_json
-from mltrain.rundir import read_overrides
+from mltrain.rundir import RunDir
 from mltrain.status import COMPLETED
 
 CLASSIFICATION, REGRESSION = "classification", "regression"
@@ -31,8 +30,8 @@ LOSS_ALIASES = {
 
 
 @dataclass
-class Run:
-    """One run as the report sees it.
+class RunRecord:
+    """One finished (or running) run as the report sees it.
 
     Attributes:
         path: the run directory.
@@ -77,20 +76,21 @@ def find_runs(dirs: list[Path]) -> list[Path]:
     """
     found: set[Path] = set()
     for top in dirs:
-        for marker in ("summary.json", "cv_summary.json"):
-            found |= {p.parent for p in Path(top).rglob(marker)}
-    parents = {d for d in found if (d / "cv_summary.json").is_file()}
+        for marker in (RunDir.summary, RunDir.cv_summary):
+            found |= {p.parent for p in Path(top).rglob(marker.name)}
+    parents = {d for d in found if RunDir(d).is_kfold_parent}
     return sorted(d for d in found if not any(p in d.parents for p in parents))
 
 
-def read_run(run: Path, root: Path) -> Run:
+def read_run(run: Path, root: Path) -> RunRecord:
     """Read one run directory (``summary.json`` or ``cv_summary.json``, its config and overrides)."""
-    summary = read_json(run / "summary.json") or {}
-    cv = read_json(run / "cv_summary.json")
-    folds = sorted(run.glob("fold_*/summary.json")) if cv is not None else []
-    first_fold = (read_json(folds[0]) or {}) if folds else {}
+    files = RunDir(run)
+    summary = files.read_summary() or {}
+    cv = files.read_cv_summary()
+    folds = [f for f in files.folds() if f.summary.is_file()] if cv is not None else []
+    first_fold = (folds[0].read_summary() or {}) if folds else {}
     facts = summary or first_fold  # a k-fold parent's data sizes and metrics are its folds'
-    config = read_config(run) or (read_config(folds[0].parent) if folds else {})
+    config = files.read_config() or (folds[0].read_config() if folds else {})
     monitor = str(
         (cv or {}).get("monitor") or summary.get("monitor") or first_fold.get("monitor")
         or config.get("objective") or "val_loss"
@@ -98,29 +98,15 @@ def read_run(run: Path, root: Path) -> Run:
     mode = summary.get("mode") or first_fold.get("mode") or _mode(config, monitor)
     numbers = _numbers(summary, cv, first_fold, monitor)
     overrides = {}
-    for item in read_overrides(run):
+    for item in files.read_overrides():
         key, _, value = item.lstrip("+~").partition("=")
         if not key.startswith("hydra"):
             overrides[key] = value
-    return Run(
+    return RunRecord(
         path=run, name=str(run.relative_to(root)) if root in run.parents else str(run), numbers=numbers,
         overrides=overrides, config=config, task=_task(facts), monitor=monitor, mode=str(mode),
         metrics=[str(m) for m in facts.get("metrics") or _config_metrics(config)],
     )  # fmt: skip
-
-
-def read_config(run: Path) -> dict[str, Any]:
-    """``config.yaml`` (resolved), else Hydra's ``.hydra/config.yaml``, as plain data; ``{}`` if neither."""
-    import yaml
-
-    for path in (run / "config.yaml", run / ".hydra" / "config.yaml"):
-        try:
-            data = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-        except (OSError, yaml.YAMLError):
-            continue
-        if isinstance(data, dict):
-            return data
-    return {}
 
 
 def _numbers(

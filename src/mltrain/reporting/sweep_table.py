@@ -14,8 +14,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from mltrain.files import atomic_write_json, atomic_write_text, read_json
-from mltrain.rundir import read_overrides
+from mltrain.files import atomic_write_json, atomic_write_text
+from mltrain.rundir import RunDir
 from mltrain.status import COMPLETED, FAILED, RUNNING
 
 SWEEP_COLUMNS = (
@@ -29,14 +29,15 @@ def job_row(job_dir: Path) -> dict[str, Any]:
 
     A k-fold job without a ``summary.json`` of its own counts as completed once ``cv_summary.json`` exists.
     """
-    summary = read_json(job_dir / "summary.json") or {}
-    if not summary and (job_dir / "cv_summary.json").is_file():
+    job = RunDir(job_dir)
+    summary = job.read_summary() or {}
+    if not summary and job.is_kfold_parent:
         summary = {"status": COMPLETED}
     number = job_dir.name.split("_", 1)[0]
     return {
         "job": int(number) if number.isdigit() else None,
         "dir": job_dir.name,
-        "overrides": " ".join(read_overrides(job_dir)),
+        "overrides": " ".join(job.read_overrides()),
         "status": summary.get("status", RUNNING),
         "objective": summary.get("objective"),
         "best_epoch": summary.get("best_epoch"),
@@ -48,7 +49,7 @@ def job_row(job_dir: Path) -> dict[str, Any]:
 
 def sweep_rows(sweep_dir: Path) -> list[dict[str, Any]]:
     """Rows of every job directory (one holding ``.hydra/``) directly under ``sweep_dir``, by job number."""
-    jobs = [d for d in Path(sweep_dir).iterdir() if (d / ".hydra").is_dir()]
+    jobs = [d for d in Path(sweep_dir).iterdir() if RunDir(d).hydra_dir.is_dir()]
     rows = [job_row(d) for d in jobs]
     return sorted(rows, key=lambda r: (r["job"] is None, r["job"] or 0, r["dir"]))
 
@@ -60,7 +61,7 @@ def write_sweep_table(sweep_dir: Path) -> list[dict[str, Any]]:
     writer = csv.DictWriter(buffer, fieldnames=SWEEP_COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    atomic_write_text(Path(sweep_dir) / "sweep.csv", buffer.getvalue())
+    atomic_write_text(RunDir(sweep_dir).sweep_table, buffer.getvalue())
     return rows
 
 
@@ -69,13 +70,13 @@ def record_failure(out_dir: Path, error: BaseException) -> str:
 
     A summary the run already wrote keeps its epochs; a job refused before training gets a minimal one.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    run = RunDir(out_dir)
+    run.path.mkdir(parents=True, exist_ok=True)
     message = str(error).strip() or type(error).__name__
     trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-    (out_dir / "error.txt").write_text(f"{message}\n\n{trace}")
+    run.error.write_text(f"{message}\n\n{trace}")
     refused = {"epochs_completed": 0, "best_epoch": None, "objective": None}  # no summary written yet
-    summary = read_json(out_dir / "summary.json") or refused
+    summary = run.read_summary() or refused
     summary.update(status=FAILED, message=message)
-    atomic_write_json(out_dir / "summary.json", summary)
+    atomic_write_json(run.summary, summary)
     return message

@@ -21,7 +21,7 @@ from mltrain.errors import ConfigError, did_you_mean
 from mltrain.reporting.records import (
     LOSS_ALIASES,
     REGRESSION,
-    Run,
+    RunRecord,
     config_keys,
     config_value,
     override_value,
@@ -45,7 +45,7 @@ class Section:
     monitor: str
     mode: str
     loss: str
-    runs: list[Run] = field(default_factory=list)
+    runs: list[RunRecord] = field(default_factory=list)
     groups: pd.DataFrame | None = None
     sort: str | None = None  # set by rank() when it ranked by another column than the objective
 
@@ -73,7 +73,7 @@ class Section:
         return pd.DataFrame([r.numbers for r in self.runs], index=range(len(self.runs)))
 
 
-def split(runs: list[Run]) -> list[Section]:
+def split(runs: list[RunRecord]) -> list[Section]:
     """Runs in sections: classification first, then regression, then by dataset and objective.
 
     A run that ended before it saw data (a failed sweep job) takes the task of runs with its dataset and
@@ -130,7 +130,7 @@ def check_sort(sections: list[Section], sort: str | None) -> None:
         raise ConfigError(f"--sort {sort}: no such column; valid: {', '.join(valid)}{hint}")
 
 
-def resolved(run: Run, key: str) -> str:
+def resolved(run: RunRecord, key: str) -> str:
     """The value a run had for an override key: its override, else what its config says.
 
     A loss's short name is its full name (``mse`` is ``mean_squared_error``), so it does not differ.
@@ -139,7 +139,7 @@ def resolved(run: Run, key: str) -> str:
     return LOSS_ALIASES.get(value, value) if key == "loss" else value
 
 
-def differing(runs: list[Run]) -> list[str]:
+def differing(runs: list[RunRecord]) -> list[str]:
     """The override keys (of any of the runs) whose value is not the same in all of them."""
     keys = list(dict.fromkeys(k for r in runs for k in r.overrides))
     return [k for k in keys if len({resolved(r, k) for r in runs}) > 1]
@@ -220,6 +220,6 @@ def full_table(sections: list[Section]) -> pd.DataFrame:
     return table[first + [c for c in table.columns if c not in first]]
 
 
-def _prefixed(run: Run, keys: list[str]) -> dict[str, Any]:
+def _prefixed(run: RunRecord, keys: list[str]) -> dict[str, Any]:
     clashes = {"section", "task", "dataset", "monitor", "mode", "run", "path", "runs", *run.numbers}
     return {(f"override:{k}" if k in clashes else k): resolved(run, k) for k in keys}

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from mltrain.reporting.records import Run
+from mltrain.reporting.records import RunRecord
 from mltrain.reporting.table import Section, differing, resolved
 from mltrain.rundir import slug
 
@@ -184,7 +184,7 @@ def _has(frame: pd.DataFrame, column: str) -> bool:
     return column in frame.columns and bool(frame[column].notna().any())
 
 
-def short_name(run: Run) -> str:
+def short_name(run: RunRecord) -> str:
     """The run's name under the report's root without the overrides mltrain put into it.
 
     ``fit/2026-11-27_13-04-52_debug-smoke_objective-val_accuracy`` -> ``fit/2026-11-27_13-04-52`` and
@@ -204,7 +204,7 @@ def short_names(keys: list[str]) -> dict[str, str]:
     return {k: s if last.count(s) == 1 else k for k, s in zip(keys, last, strict=True)}
 
 
-def condensed(run: Run, keys: list[str]) -> str:
+def condensed(run: RunRecord, keys: list[str]) -> str:
     """``optimizer=sgd lr=0.01 path=data.csv``: the run's values of ``keys``, short; unset ones left out."""
     names = short_names(keys)
     return " ".join(f"{names[k]}={_tail(v)}" for k in keys if (v := resolved(run, k)))

@@ -6,7 +6,6 @@ outputs = ensemble_outputs(models, frame)     # raw model outputs on a raw frame
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,8 @@ from mltrain.config.spec import RunSpec, build_model
 from mltrain.data.columns import is_infinite, parse_numbers, require_columns, unseen_categories
 from mltrain.data.preprocessing import Preprocessor
 from mltrain.errors import ConfigError, DataError
+from mltrain.files import load_json
+from mltrain.rundir import RunDir
 from mltrain.training.checkpoints import load_checkpoint
 
 
@@ -54,13 +55,13 @@ def load_run(path: Path) -> list[SavedRun]:
     path = Path(path)
     if not path.is_dir():
         raise ConfigError(f"run={path}: no such run directory")
-    if (path / "model.pt").is_file():
+    if RunDir(path).model.is_file():
         return [load_one(path)]
-    folds = sorted(path.glob("fold_*/model.pt"), key=lambda p: int(p.parent.name.split("_")[1]))
+    folds = [f.path for f in RunDir(path).folds() if f.model.is_file()]
     if folds:
-        return [load_one(p.parent) for p in folds]
+        return [load_one(f) for f in folds]
     raise ConfigError(
-        f"run={path} has no model.pt (an unfinished run, or not a fit run directory); "
+        f"run={path} has no {RunDir.model} (an unfinished run, or not a fit run directory); "
         "pass the directory of a finished `mltrain fit` run"
     )
 
@@ -72,28 +73,29 @@ def load_one(path: Path) -> SavedRun:
         ConfigError: a file of the run is missing.
         DataError: a file of the run cannot be read or parsed, or ``model.pt`` does not fit the model.
     """
-    for name in ("config.yaml", "preprocessing.json", "summary.json"):
+    run = RunDir(path)
+    for name in (RunDir.config, RunDir.preprocessing, RunDir.summary):
         if not (path / name).is_file():
             raise ConfigError(f"run={path} has no {name}; pass the directory of a finished `mltrain fit` run")
-    spec = _read(path / "config.yaml", lambda p: RunSpec.resolve(OmegaConf.load(p)))
-    pre = _read(path / "preprocessing.json", lambda p: Preprocessor.from_dict(json.loads(p.read_text())))
-    summary = _read(path / "summary.json", lambda p: json.loads(p.read_text()))
+    spec = _read(run.config, lambda p: RunSpec.resolve(OmegaConf.load(p)))  # resolved when saved
+    pre = _read(run.preprocessing, lambda p: Preprocessor.from_dict(load_json(p)))
+    summary = _read(run.summary, load_json)
     empty = [c for c, m, sd in zip(pre.numeric, pre.mean, pre.scale, strict=False) if m is None or sd is None]
     if empty:  # written by a run before the empty-column check; NaN would spread through every row
         raise DataError(
-            f"{path / 'preprocessing.json'} has no scaling for column {', '.join(map(repr, empty))} "
+            f"{run.preprocessing} has no scaling for column {', '.join(map(repr, empty))} "
             "(the column had no values when the run was trained); train the run again without it"
         )
     shape = summary.get("data", {}).get("input_shape")
     n_classes = len(pre.classes) if pre.classes is not None else 0
     model = build_model(spec, pre.n_features, n_classes, tuple(shape) if shape else None)
-    state = load_checkpoint(path / "model.pt")
+    state = load_checkpoint(run.model)
     try:
         model.load_state_dict(state)
     except (TypeError, RuntimeError, KeyError, AttributeError) as e:
         first = " ".join(str(e).split())[:200]
         raise DataError(
-            f"{path / 'model.pt'} does not hold the weights of the model {path / 'config.yaml'} describes "
+            f"{run.model} does not hold the weights of the model {run.config} describes "
             f"({first}); was it copied from another run?"
         ) from e
     return SavedRun(path, spec, summary, pre, model.eval())

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from mltrain.files import atomic_write_json, atomic_write_text, read_json
+from mltrain.rundir import RunDir
 from mltrain.status import FAILED, INTERRUPTED, RUNNING
 from mltrain.training.callbacks.base import Callback
 from mltrain.training.callbacks.early_stopping import EarlyStopping
@@ -36,15 +37,16 @@ PACKAGES = ("mltrain", "torch", "numpy", "pandas", "hydra-core", "omegaconf", "s
 
 
 class CheckpointWriter(Callback):
-    """Writes ``best.pt`` at a new best epoch, then ``last.pt`` (the commit point) after every epoch.
+    """Writes ``checkpoints/best.pt`` at a new best epoch, then ``checkpoints/last.pt`` (the commit point)
+    after every epoch.
 
     Args:
-        directory: the run's ``checkpoints/`` folder.
+        run: the run directory.
         tracker: the run's best-epoch tracker (its state travels in every checkpoint).
     """
 
-    def __init__(self, directory: Path, tracker: EarlyStopping) -> None:
-        self.directory, self.tracker = Path(directory), tracker
+    def __init__(self, run: RunDir, tracker: EarlyStopping) -> None:
+        self.run, self.tracker = run, tracker
         self.committed: dict[str, Any] = tracker.state_dict()
 
     def on_fit_begin(self, trainer: Trainer) -> None:
@@ -54,8 +56,8 @@ class CheckpointWriter(Callback):
         state = trainer_state(trainer, self.tracker)
         try:
             if self.tracker.best_epoch == epoch:
-                save_checkpoint(self.directory / "best.pt", state)
-            save_checkpoint(self.directory / "last.pt", state)
+                save_checkpoint(self.run.best_checkpoint, state)
+            save_checkpoint(self.run.last_checkpoint, state)
         except BaseException:
             trainer.history.pop()  # not committed: every file keeps saying the epoch before
             self.tracker.load_state_dict(self.committed)
@@ -71,7 +73,7 @@ class HistoryWriter(Callback):
     """
 
     def __init__(self, out_dir: Path, params: dict[str, Any], prefix: dict[str, Any] | None = None) -> None:
-        self.out_dir, self.params, self.prefix = Path(out_dir), params, prefix or {}
+        self.run, self.params, self.prefix = RunDir(out_dir), params, prefix or {}
 
     def on_fit_begin(self, trainer: Trainer) -> None:
         self.params = {**self.params, "steps": trainer.steps_per_epoch}  # Keras' params have it too
@@ -83,8 +85,8 @@ class HistoryWriter(Callback):
 
     def write(self, trainer: Trainer) -> None:
         rows = [self.prefix | r for r in trainer.history]
-        atomic_write_text(self.out_dir / "history.csv", history_csv(rows))
-        atomic_write_json(self.out_dir / "history.json", history_dict(trainer.history, self.params))
+        atomic_write_text(self.run.history_csv, history_csv(rows))
+        atomic_write_json(self.run.history_json, history_dict(trainer.history, self.params))
 
 
 class SummaryWriter(Callback):

@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mltrain.components.metrics import metric_names
 from mltrain.components.registry import Registry
+from mltrain.rundir import RunDir, override_key
 from mltrain.status import INTERRUPTED, RUNNING
 from mltrain.training.callbacks.base import Callback
 
@@ -58,23 +59,13 @@ class RunInfo:
     @cached_property
     def sweep_dir(self) -> Path | None:
         """The multirun's directory when this run is one of its jobs (Hydra's ``.hydra/hydra.yaml`` says)."""
-        return self.run_dir.parent if hydra_mode(self.run_dir) == "MULTIRUN" else None
+        return self.run_dir.parent if RunDir(self.run_dir).hydra_mode() == "MULTIRUN" else None
 
     @cached_property
     def overrides(self) -> list[str]:
         """The command-line overrides of the run (``.hydra/overrides.yaml``), ``logger`` keys left out."""
-        from mltrain.rundir import override_key, read_overrides
-
-        return [o for o in read_overrides(self.run_dir) if override_key(o).split(".")[0] != "logger"]
-
-
-def hydra_mode(run_dir: Path) -> str | None:
-    """``RUN`` or ``MULTIRUN`` from ``<run_dir>/.hydra/hydra.yaml``; ``None`` for a run not from Hydra."""
-    path = Path(run_dir) / ".hydra" / "hydra.yaml"
-    if not path.is_file():
-        return None
-    mode = OmegaConf.select(OmegaConf.load(path), "hydra.mode", throw_on_resolution_failure=False)
-    return str(mode) if mode is not None else None
+        saved = RunDir(self.run_dir).read_overrides()
+        return [o for o in saved if override_key(o).split(".")[0] != "logger"]
 
 
 def flat_config(cfg: DictConfig) -> dict[str, Any]:

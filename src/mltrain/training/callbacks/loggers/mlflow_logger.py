@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from mltrain.rundir import RunDir
 from mltrain.status import COMPLETED, EARLY_STOPPED, INTERRUPTED
 from mltrain.training.callbacks.loggers import ENDED_EARLY, LOGGERS, RunInfo, RunLogger, flat_config
 
@@ -31,8 +32,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_URI = "sqlite:///runs/mlflow.db"  # tracking_uri: null and no MLFLOW_TRACKING_URI: a local store
 ID_FILE = "mlflow.json"  # in each directory that has an MLflow run: tracking URI, experiment and run id
-FILES = ("config.yaml", "summary.json", "history.csv", "preprocessing.json", "model.pt")
-CV_FILES = ("cv_summary.json", "cv_summary.csv", "fold_indices.json", "config.yaml")
+FILES = (RunDir.config, RunDir.summary, RunDir.history_csv, RunDir.preprocessing, RunDir.model)
+CV_FILES = (RunDir.cv_summary, RunDir.cv_summary_csv, RunDir.fold_indices, RunDir.config)
 END_STATUS = {COMPLETED: "FINISHED", EARLY_STOPPED: "FINISHED", INTERRUPTED: "KILLED"}  # else FAILED
 SKIP = ("epoch", "lr", "time_s", "fold")  # history columns that get no best_ metric
 
@@ -212,7 +213,7 @@ def sweep_overrides(sweep_dir: Path) -> list[str]:
     """The overrides a multirun was started with, from Hydra's ``<sweep_dir>/multirun.yaml``."""
     from omegaconf import OmegaConf
 
-    path = Path(sweep_dir) / "multirun.yaml"
+    path = RunDir(sweep_dir).sweep_config
     found = OmegaConf.select(OmegaConf.load(path), "hydra.overrides.task") if path.is_file() else None
     return [str(o) for o in found or []]
 
