@@ -84,7 +84,7 @@ def _thresholds(cfg: DictConfig) -> dict[str, float | None]:
 
 
 def _profile(saved: SavedRun, run_dir: str) -> dict[str, Any]:
-    profile = load_profile(saved.path)
+    profile = load_profile(saved.path, saved.preprocessor)
     if profile is None:
         raise ConfigError(
             f"run={run_dir}: {saved.path} has no profile.json (fitted before mltrain wrote training "
