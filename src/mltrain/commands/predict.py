@@ -21,6 +21,7 @@ from mltrain.data.tables import is_parquet
 from mltrain.errors import ConfigError, DataError
 from mltrain.files import atomic_file
 from mltrain.serving.inputs import input_chunks
+from mltrain.serving.outputs import check_output
 from mltrain.serving.saved_model import SavedRun, check_frame, ensemble_outputs, load_run, to_original_units
 from mltrain.status import COMPLETED
 
@@ -46,6 +47,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     output = Path(cfg.output)
     if is_parquet(output):
         raise ConfigError(f"output={output}: predict writes CSV; name a .csv file, e.g. output=preds.csv")
+    check_output(output, [Path(cfg.input)], [Path(cfg.run)])  # before anything is read or written
     runs = load_run(Path(cfg.run))
     source = f"input={cfg.input}"
     chunks = input_chunks(Path(cfg.input), runs[0], cfg.chunksize, source, [cfg.id] if cfg.id else [])
