@@ -22,6 +22,7 @@ from torch import Tensor
 
 from mltrain.components.directions import worse_by
 from mltrain.components.metrics import MetricSet, classification_report, confusion_matrix
+from mltrain.data.columns import UnseenCategories
 from mltrain.errors import ConfigError, DataError
 from mltrain.files import atomic_write_json
 from mltrain.rundir import RunDir
@@ -124,9 +125,11 @@ def held_out_rows(saved: SavedRun) -> tuple[pd.DataFrame, str]:
 
 @torch.no_grad()
 def score(
-    runs: list[SavedRun], frame: pd.DataFrame, source: str
+    runs: list[SavedRun], frame: pd.DataFrame, source: str, warn: bool = True
 ) -> tuple[dict[str, float], Tensor | None, Tensor | None]:
-    """Loss and the run's metrics on ``frame``; true and predicted class indices for classifiers."""
+    """Loss and the run's metrics on the labelled rows of ``frame``; true and predicted class indices for
+    classifiers. Rows with categories the model never saw are scored as all zeros, with a warning line
+    (unless ``warn`` is false: the caller warned already)."""
     first = runs[0]
     pre, loss = first.preprocessor, first.loss
     if pre.target not in frame.columns:
@@ -136,6 +139,10 @@ def score(
         raise DataError(f"{source} has no rows with a label in {pre.target!r}; evaluate needs labelled rows")
     for r in runs:
         check_frame(r.preprocessor, frame, source)
+    if warn:
+        unseen = UnseenCategories(source)
+        unseen.add(frame, [r.preprocessor.categories for r in runs])
+        unseen.warn()
     y = loss.encode_targets(torch.from_numpy(pre.encode_target(frame[pre.target])))
     out = ensemble_outputs(runs, frame)
     scale = (

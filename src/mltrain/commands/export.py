@@ -44,7 +44,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     if cfg.format not in FORMATS:
         raise ConfigError(choice_problem("format", cfg.format, FORMATS))
     if cfg.output:
-        check_output(Path(cfg.output), [], [Path(cfg.run)])  # before anything is read or written
+        check_output(Path(cfg.output), [])  # before anything is read or written
     if cfg.format == "onnx":
         from mltrain.serving.onnx_export import require
 

@@ -1,6 +1,6 @@
 """Where ``predict`` and ``export`` may write: never over one of their inputs, never into a run directory.
 
-    check_output(Path("preds.csv"), inputs=[Path("new.csv")], runs=[Path("runs/fit/<run>")])
+    check_output(Path("preds.csv"), inputs=[Path("new.csv")])
 
 Checked before anything is read or written, so a wrong ``output=`` loses nothing: the same file is found
 after resolving links and relative paths, and as a hard link of an input (same device and inode).
@@ -15,9 +15,9 @@ from mltrain.errors import ConfigError
 from mltrain.rundir import RunDir
 
 
-def check_output(output: Path, inputs: list[Path], runs: list[Path], key: str = "output") -> None:
-    """Refuse an ``output`` that is one of ``inputs`` or lies inside a run directory (one of ``runs``, or
-    any directory holding a run's files).
+def check_output(output: Path, inputs: list[Path], key: str = "output") -> None:
+    """Refuse an ``output`` that is one of ``inputs`` or lies inside a run directory (``run=``'s, or any
+    other: ``RunDir.is_run``).
 
     Raises:
         ConfigError: naming ``<key>=`` and what it would destroy.
@@ -29,13 +29,10 @@ def check_output(output: Path, inputs: list[Path], runs: list[Path], key: str = 
                 f"{key}={output} is the input file {source}; writing it would destroy the input: "
                 f"name another file, e.g. {key}=predictions.csv"
             )
-    target = output.resolve()
-    inside = [Path(r) for r in runs if Path(r).resolve() in target.parents]
-    holder = RunDir.containing(output)
-    run = inside[0] if inside else holder.path if holder is not None else None
+    run = RunDir.containing(output)
     if run is not None:
         raise ConfigError(
-            f"{key}={output} is inside the run directory {run}; "
+            f"{key}={output} is inside the run directory {run.path}; "
             f"mltrain never writes into a run's files: name a file outside it, e.g. {key}={output.name}"
         )
 

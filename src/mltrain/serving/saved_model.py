@@ -21,7 +21,7 @@ from mltrain.components.losses import BINARY, MULTICLASS, Loss
 from mltrain.components.metrics import METRICS
 from mltrain.components.models import MODELS
 from mltrain.config.spec import RunSpec, build_model
-from mltrain.data.columns import is_infinite, parse_numbers, require_columns, unseen_categories
+from mltrain.data.columns import is_infinite, parse_numbers, require_columns
 from mltrain.data.datasets import DATASETS
 from mltrain.data.preprocessing import Preprocessor
 from mltrain.data.saved_encoding import is_number
@@ -195,9 +195,9 @@ def csv_options(run: SavedRun) -> dict[str, Any]:
 
 
 def check_frame(pre: Preprocessor, frame: pd.DataFrame, source: str) -> None:
-    """Every feature column present, finite numbers where the model was trained on numbers, no category
-    the model never saw, no gap the run cannot fill. Rows are named by ``frame.index`` (a chunk's index
-    continues from the one before it).
+    """Every feature column present, finite numbers where the model was trained on numbers, no gap the run
+    cannot fill; a category the model never saw is no error (all zeros: ``data.columns.UnseenCategories``).
+    Rows are named by ``frame.index`` (a chunk's index continues from the one before it).
 
     Raises:
         DataError: naming the column and the values.
@@ -211,14 +211,6 @@ def check_frame(pre: Preprocessor, frame: pd.DataFrame, source: str) -> None:
             raise DataError(
                 f"{source}: column {column!r} must hold finite numbers (the model was trained on numbers), "
                 f"data row {values.index[bad[0]] + 1} holds {_shown(values.iloc[bad[0]])}"
-            )
-    for column, cats in pre.categories.items():
-        values = frame[column]
-        unseen = sorted({str(v) for v in values[unseen_categories(values, cats)]})
-        if unseen:
-            raise DataError(
-                f"{source}: column {column!r} has categories the model never saw: {', '.join(unseen[:5])}; "
-                f"known: {', '.join(map(str, cats))}"
             )
     gaps = [c for c in pre.features if c not in pre.fill and frame[c].isna().any()]
     if gaps:
