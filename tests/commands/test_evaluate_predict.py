@@ -183,3 +183,22 @@ def test_fit_warns_of_unseen_categories_in_its_test_rows(
     fit_run(tmp_path / "run", args)
     warnings = [r.getMessage() for r in caplog.records if "never saw" in r.getMessage()]
     assert len(warnings) == 1 and "the test rows: column 'island' has" in warnings[0], warnings
+
+
+def test_evaluate_counts_the_rows_it_scored_and_says_where_it_wrote(
+    penguins: tuple[Path, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before: ``rows`` was the file's row count, though rows without a label are not scored."""
+    data, run = penguins
+    frame = pd.read_csv(data)
+    frame.loc[:9, "species"] = None
+    frame.to_csv(tmp_path / "new.csv", index=False)
+    caplog.set_level("INFO")
+    cfg = {"run": str(run), "input": str(tmp_path / "new.csv"), "max_drop": None}
+    result = evaluate.run(OmegaConf.create(cfg), tmp_path / "out")
+
+    assert result["rows"] == 290 and result["file_rows"] == 300
+    assert json.loads((tmp_path / "out" / "evaluation.json").read_text())["rows"] == 290
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("(290 rows scored of 300)" in m for m in messages)
+    assert f"wrote {tmp_path / 'out' / 'evaluation.json'}" in messages

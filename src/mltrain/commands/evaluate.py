@@ -60,7 +60,9 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
             run=cfg.run,
         )
     atomic_write_json(RunDir(out_dir).evaluation, result)
-    log.info("evaluation of %s on %s (%d rows):\n%s", cfg.run, source, len(frame), format_table(result))
+    rows = f"{result['rows']} rows scored of {len(frame)}"
+    log.info("evaluation of %s on %s (%s):\n%s", cfg.run, source, rows, format_table(result))
+    log.info("wrote %s", RunDir(out_dir).evaluation)
     return result
 
 
@@ -78,8 +80,9 @@ def evaluate_frame(
     """
     scores, y_true, y_pred = score(runs, frame, source)
     reference = training_metrics(runs)
-    result = {"input": source, "rows": len(frame), "models": len(runs), "metrics": scores,
-              "training": reference, **compare(scores, reference, max_drop)}  # fmt: skip
+    scored = int(frame[runs[0].preprocessor.target].notna().sum())  # rows without a label are not scored
+    result = {"input": source, "rows": scored, "file_rows": len(frame), "models": len(runs),
+              "metrics": scores, "training": reference, **compare(scores, reference, max_drop)}  # fmt: skip
     classes = runs[0].classes
     if classes is None:
         return result, None
