@@ -181,8 +181,7 @@ def test_bad_rows_raise_user_error_naming_the_column(penguins: tuple[Path, mltra
     frame = pd.read_csv(root / "penguins.csv")
     with pytest.raises(mltrain.UserError, match="the frame has no column 'bill_depth'"):
         run.predict(frame.drop(columns="bill_depth"))
-    with pytest.raises(mltrain.UserError, match="'island' has categories the model never saw: Atlantis"):
-        run.evaluate(frame.assign(island="Atlantis"))
+    assert run.evaluate(frame.assign(island="Atlantis"))["rows"] == len(frame)  # all zeros, with a warning
     with pytest.raises(mltrain.UserError, match="input=missing.csv: no such file"):
         run.predict("missing.csv")
 

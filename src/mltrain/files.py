@@ -28,6 +28,11 @@ class WriteError(OSError):
     """A file or directory mltrain writes could not be written (``filename`` names it); exit status 74."""
 
 
+class DamagedFile(ValueError):
+    """A file parses, but its content is not what mltrain writes (a wrong type, length or number); the
+    message says which field and what it must be, the reader names the file."""
+
+
 @contextlib.contextmanager
 def atomic_file(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
     """A file object whose content replaces ``path`` only when the ``with`` block ends without error.

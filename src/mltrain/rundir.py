@@ -89,6 +89,24 @@ class RunDir:
         object.__setattr__(self, "path", Path(self.path))
 
     @property
+    def is_run(self) -> bool:
+        """Whether the directory holds a run: its ``summary.json`` or ``cv_summary.json``, or the
+        ``config.yaml`` of a fit with its ``.hydra/``, ``model.pt`` or ``preprocessing.json``."""
+        if self.summary.is_file() or self.cv_summary.is_file():
+            return True
+        return self.config.is_file() and any(
+            p.exists() for p in (self.hydra_dir, self.model, self.preprocessing)
+        )
+
+    @classmethod
+    def containing(cls, path: Path) -> RunDir | None:
+        """The run directory ``path`` (a file, written or not) is in, after resolving links; else ``None``."""
+        for parent in Path(path).resolve().parents:
+            if cls(parent).is_run:
+                return cls(parent)
+        return None
+
+    @property
     def resume_files(self) -> tuple[Path, ...]:
         """What ``resume=`` continues from: the config and the checkpoints."""
         return (self.config, self.last_checkpoint, self.best_checkpoint)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from omegaconf import OmegaConf
@@ -87,13 +88,10 @@ def test_bad_inputs_are_user_errors_naming_the_problem(penguins: tuple[Path, Pat
     data, run = penguins
     frame = pd.read_csv(data)
     frame.drop(columns="bill_depth").to_csv(tmp_path / "no_col.csv", index=False)
-    frame.assign(island="Atlantis").to_csv(tmp_path / "unseen.csv", index=False)
     base = {"run": str(run), "output": str(tmp_path / "p.csv"), "id": None, "chunksize": 100}
 
     with pytest.raises(DataError, match="no column 'bill_depth'"):
         predict.run(OmegaConf.create(base | {"input": str(tmp_path / "no_col.csv")}), tmp_path)
-    with pytest.raises(DataError, match="'island' has categories the model never saw: Atlantis"):
-        predict.run(OmegaConf.create(base | {"input": str(tmp_path / "unseen.csv")}), tmp_path)
     with pytest.raises(ConfigError, match="has no model.pt"):
         predict.run(OmegaConf.create(base | {"run": str(tmp_path), "input": str(data)}), tmp_path)
 
@@ -136,3 +134,71 @@ def test_predict_and_evaluate_read_new_rows_as_the_run_read_its_csv(tmp_path: Pa
         OmegaConf.create({"run": str(run), "input": cfg["input"], "max_drop": None}), tmp_path
     )
     assert result["rows"] == 300
+
+
+def test_unseen_categories_are_all_zeros_with_one_warning_everywhere(
+    penguins: tuple[Path, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before: predict and evaluate refused the rows ("has categories the model never saw") while fit
+    scored its test split and the ONNX export encoded them as all zeros."""
+    data, run = penguins
+    frame = pd.read_csv(data)
+    frame.loc[[5, 150, 250], "island"] = ["Kern", "Kern", "Atlantis"]  # in three different chunks
+    frame.to_csv(tmp_path / "new.csv", index=False)
+    cfg = {"run": str(run), "input": str(tmp_path / "new.csv"), "output": str(tmp_path / "p.csv"),
+           "id": None, "chunksize": 100}  # fmt: skip
+    line = (f"input={tmp_path / 'new.csv'}: column 'island' has 3 rows with categories the model never saw "
+            "(e.g. 'Kern'); they are encoded as all zeros")  # fmt: skip
+
+    predict.run(OmegaConf.create(cfg), tmp_path)
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [line]
+    caplog.clear()
+    result = evaluate.run(
+        OmegaConf.create({"run": str(run), "input": cfg["input"], "max_drop": None}), tmp_path
+    )
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [line]
+    assert result["rows"] == 300
+
+    out = pd.read_csv(tmp_path / "p.csv")
+    ort = pytest.importorskip("onnxruntime")
+    from mltrain.commands import export
+
+    model = export.run(OmegaConf.create({"run": str(run), "format": "onnx", "output": None}), tmp_path)
+    session = ort.InferenceSession(model["output"])
+    feed = {i.name: (frame[i.name].to_numpy(np.float64) if i.type == "tensor(double)"
+                     else frame[i.name].astype(str).to_numpy(object)).reshape(-1, 1)
+            for i in session.get_inputs()}  # fmt: skip
+    probabilities = session.run(["probabilities"], feed)[0]
+    assert out.filter(like="prob_").to_numpy() == pytest.approx(probabilities, abs=1e-5)
+
+
+def test_fit_warns_of_unseen_categories_in_its_test_rows(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    frame = pd.read_csv(write_penguins(tmp_path / "p.csv"))
+    frame.loc[:19, "island"] = [f"K{i}" for i in range(20)]  # one row each: those in the test rows are unseen
+    frame.to_csv(tmp_path / "p.csv", index=False)
+    args = ["dataset=csv", f"dataset.path={tmp_path / 'p.csv'}", "dataset.target=species",
+            "dataset.test_fraction=0.5", "validation=none", "trainer.epochs=1"]  # fmt: skip
+    fit_run(tmp_path / "run", args)
+    warnings = [r.getMessage() for r in caplog.records if "never saw" in r.getMessage()]
+    assert len(warnings) == 1 and "the test rows: column 'island' has" in warnings[0], warnings
+
+
+def test_evaluate_counts_the_rows_it_scored_and_says_where_it_wrote(
+    penguins: tuple[Path, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before: ``rows`` was the file's row count, though rows without a label are not scored."""
+    data, run = penguins
+    frame = pd.read_csv(data)
+    frame.loc[:9, "species"] = None
+    frame.to_csv(tmp_path / "new.csv", index=False)
+    caplog.set_level("INFO")
+    cfg = {"run": str(run), "input": str(tmp_path / "new.csv"), "max_drop": None}
+    result = evaluate.run(OmegaConf.create(cfg), tmp_path / "out")
+
+    assert result["rows"] == 290 and result["file_rows"] == 300
+    assert json.loads((tmp_path / "out" / "evaluation.json").read_text())["rows"] == 290
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("(290 rows scored of 300)" in m for m in messages)
+    assert f"wrote {tmp_path / 'out' / 'evaluation.json'}" in messages

@@ -266,3 +266,36 @@ def test_report_of_real_runs_as_the_readme_walks_it(tmp_path: Path) -> None:
     assert len(best) == 3 and all((tmp_path / b / ".hydra").is_dir() for b in best)
     assert (tmp_path / "runs" / "report.png").is_file()
     assert len(pd.read_csv(tmp_path / "runs" / "report.csv")) == 5
+
+
+@pytest.mark.parametrize(
+    ("file", "content", "message"),
+    [
+        ("summary.json", "{", "it is not a JSON object"),
+        ("summary.json", "[1]", "it is not a JSON object"),
+        ("summary.json", '{"best": [1]}', "best=[1] must be numbers"),
+        ("summary.json", '{"best": {"val_accuracy": "x"}}', "best.val_accuracy='x' must be a number"),
+        ("summary.json", '{"status": 5, "data": "x"}', "data='x' must be an object"),
+        ("cv_summary.json", '{"metrics": 3}', "metrics=3 must be a list or an object"),
+    ],
+)
+def test_a_damaged_summary_skips_that_run_with_one_warning(
+    sweep: Path, file: str, content: str, message: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before: one bad summary anywhere under the folder made the whole report fail with a traceback."""
+    bad = fake_run(sweep / "5_bad", ["dataset=iris", "optimizer=adam", "seed=3"], 0.95)
+    (bad / file).write_text(content)
+    lines = run_from_args([str(sweep)])
+
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [f"warning: {bad / file} is damaged or not a file mltrain wrote ({message}); "
+                        f"run {bad} skipped"]  # fmt: skip
+    table = "\n".join(lines)
+    assert "5_bad" not in table and table.count("completed") == 4
+
+
+def test_a_folder_of_damaged_summaries_is_one_error(tmp_path: Path) -> None:
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "summary.json").write_text("[]")
+    with pytest.raises(ConfigError, match="no readable runs under .*: every summary is damaged"):
+        build_sections([tmp_path])

@@ -22,6 +22,7 @@ from torch import Tensor
 
 from mltrain.components.directions import worse_by
 from mltrain.components.metrics import MetricSet, classification_report, confusion_matrix
+from mltrain.data.columns import UnseenCategories
 from mltrain.errors import ConfigError, DataError
 from mltrain.files import atomic_write_json
 from mltrain.rundir import RunDir
@@ -59,7 +60,9 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
             run=cfg.run,
         )
     atomic_write_json(RunDir(out_dir).evaluation, result)
-    log.info("evaluation of %s on %s (%d rows):\n%s", cfg.run, source, len(frame), format_table(result))
+    rows = f"{result['rows']} rows scored of {len(frame)}"
+    log.info("evaluation of %s on %s (%s):\n%s", cfg.run, source, rows, format_table(result))
+    log.info("wrote %s", RunDir(out_dir).evaluation)
     return result
 
 
@@ -77,8 +80,9 @@ def evaluate_frame(
     """
     scores, y_true, y_pred = score(runs, frame, source)
     reference = training_metrics(runs)
-    result = {"input": source, "rows": len(frame), "models": len(runs), "metrics": scores,
-              "training": reference, **compare(scores, reference, max_drop)}  # fmt: skip
+    scored = int(frame[runs[0].preprocessor.target].notna().sum())  # rows without a label are not scored
+    result = {"input": source, "rows": scored, "file_rows": len(frame), "models": len(runs),
+              "metrics": scores, "training": reference, **compare(scores, reference, max_drop)}  # fmt: skip
     classes = runs[0].classes
     if classes is None:
         return result, None
@@ -124,9 +128,11 @@ def held_out_rows(saved: SavedRun) -> tuple[pd.DataFrame, str]:
 
 @torch.no_grad()
 def score(
-    runs: list[SavedRun], frame: pd.DataFrame, source: str
+    runs: list[SavedRun], frame: pd.DataFrame, source: str, warn: bool = True
 ) -> tuple[dict[str, float], Tensor | None, Tensor | None]:
-    """Loss and the run's metrics on ``frame``; true and predicted class indices for classifiers."""
+    """Loss and the run's metrics on the labelled rows of ``frame``; true and predicted class indices for
+    classifiers. Rows with categories the model never saw are scored as all zeros, with a warning line
+    (unless ``warn`` is false: the caller warned already)."""
     first = runs[0]
     pre, loss = first.preprocessor, first.loss
     if pre.target not in frame.columns:
@@ -136,6 +142,10 @@ def score(
         raise DataError(f"{source} has no rows with a label in {pre.target!r}; evaluate needs labelled rows")
     for r in runs:
         check_frame(r.preprocessor, frame, source)
+    if warn:
+        unseen = UnseenCategories(source)
+        unseen.add(frame, [r.preprocessor.categories for r in runs])
+        unseen.warn()
     y = loss.encode_targets(torch.from_numpy(pre.encode_target(frame[pre.target])))
     out = ensemble_outputs(runs, frame)
     scale = (

@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mltrain.errors import ConfigError, choice_problem
 from mltrain.serving.model import InputLayout, ServingModel, output_names
+from mltrain.serving.outputs import check_output
 from mltrain.serving.saved_model import SavedRun, load_run
 from mltrain.status import COMPLETED
 
@@ -42,6 +43,8 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         raise ConfigError("run is required, e.g. mltrain export run=runs/fit/<run> format=onnx")
     if cfg.format not in FORMATS:
         raise ConfigError(choice_problem("format", cfg.format, FORMATS))
+    if cfg.output:
+        check_output(Path(cfg.output), [])  # before anything is read or written
     if cfg.format == "onnx":
         from mltrain.serving.onnx_export import require
 

@@ -20,6 +20,7 @@ from mltrain.components.losses import Loss
 from mltrain.components.registry import options
 from mltrain.config.data_problems import validate
 from mltrain.config.spec import Splitting
+from mltrain.data.columns import UnseenCategories
 from mltrain.data.datasets import DATASETS, Table
 from mltrain.data.preprocessing import Preprocessor, class_codes, split_indices
 from mltrain.errors import ConfigError, DataError
@@ -94,6 +95,10 @@ def split_rows(split: Splitting, table: Table, loss: Loss) -> Rows:
 def prepare(table: Table, loss: Loss, rows: Rows, device: torch.device) -> Prepared:
     """Fit the preprocessing on the training rows, encode every part, move tensors to the device."""
     pre = Preprocessor.fit(table, rows.train, loss.is_classifier)
+    for name, idx in (("validation", rows.val), ("test", rows.test)) if pre.categories else ():
+        unseen = UnseenCategories(f"{table.name}: the {name} rows")  # all zeros, as predict encodes them
+        unseen.add(table.frame[list(pre.categories)].iloc[idx], [pre.categories])
+        unseen.warn()
     x = torch.from_numpy(pre.transform(table.frame)).to(device)
     y = loss.encode_targets(torch.from_numpy(pre.encode_target(table.frame[table.target]))).to(device)
 

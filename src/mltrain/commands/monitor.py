@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from mltrain.data.columns import parse_numbers, require_columns, unseen_categories
+from mltrain.data.columns import UnseenCategories, parse_numbers, require_columns
 from mltrain.data.preprocessing import Preprocessor
 from mltrain.errors import ConfigError, DataError
 from mltrain.files import atomic_write_json
@@ -49,11 +49,14 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     profiles = [_profile(r, cfg.run) for r in runs]
     source = f"input={cfg.input}"
     frame = read_rows(Path(cfg.input), runs[0], source)
+    unseen = UnseenCategories(source)
+    unseen.add(frame, [r.preprocessor.categories for r in runs])
+    unseen.warn()  # those rows are scored as all zeros, as predict and evaluate do
     scored = np.logical_and.reduce([scorable(r.preprocessor, frame) for r in runs])
     if not scored.all():
         log.warning(
-            "%d of %d rows have categories the model never saw or gaps it cannot fill: the feature "
-            "columns count them, the predictions leave them out",
+            "%d of %d rows have gaps the model cannot fill: the feature columns count them, the "
+            "predictions leave them out",
             (~scored).sum(),
             len(frame),
         )
@@ -84,7 +87,7 @@ def _thresholds(cfg: DictConfig) -> dict[str, float | None]:
 
 
 def _profile(saved: SavedRun, run_dir: str) -> dict[str, Any]:
-    profile = load_profile(saved.path)
+    profile = load_profile(saved.path, saved.preprocessor)
     if profile is None:
         raise ConfigError(
             f"run={run_dir}: {saved.path} has no profile.json (fitted before mltrain wrote training "
@@ -113,10 +116,8 @@ def read_rows(path: Path, saved: SavedRun, source: str) -> pd.DataFrame:
 
 
 def scorable(pre: Preprocessor, frame: pd.DataFrame) -> np.ndarray:
-    """Rows the model can score: known categories, and gaps only in columns the run imputes."""
+    """Rows the model can score: gaps only in columns the run imputes (an unseen category is all zeros)."""
     ok = np.ones(len(frame), dtype=bool)
-    for column, cats in pre.categories.items():
-        ok &= ~unseen_categories(frame[column], cats)
     for column in pre.features:
         if column not in pre.fill:
             ok &= frame[column].notna().to_numpy()
@@ -156,7 +157,7 @@ def label_check(
         labelled = labelled[labelled[pre.target].isin(pre.classes)]  # a new label is no score
     if labelled.empty:
         return None
-    scores, _, _ = evaluate.score(runs, labelled, source)
+    scores, _, _ = evaluate.score(runs, labelled, source, warn=False)  # run() warned of unseen categories
     reference = evaluate.training_metrics(runs)
     if max_drop is not None and not reference:
         log.warning("max_drop=%s: the run kept no validation or test metrics to compare with", max_drop)

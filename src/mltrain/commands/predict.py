@@ -17,10 +17,12 @@ from typing import Any
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
+from mltrain.data.columns import UnseenCategories
 from mltrain.data.tables import is_parquet
 from mltrain.errors import ConfigError, DataError
 from mltrain.files import atomic_file
 from mltrain.serving.inputs import input_chunks
+from mltrain.serving.outputs import check_output
 from mltrain.serving.saved_model import SavedRun, check_frame, ensemble_outputs, load_run, to_original_units
 from mltrain.status import COMPLETED
 
@@ -46,6 +48,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     output = Path(cfg.output)
     if is_parquet(output):
         raise ConfigError(f"output={output}: predict writes CSV; name a .csv file, e.g. output=preds.csv")
+    check_output(output, [Path(cfg.input)])  # before anything is read or written
     runs = load_run(Path(cfg.run))
     source = f"input={cfg.input}"
     chunks = input_chunks(Path(cfg.input), runs[0], cfg.chunksize, source, [cfg.id] if cfg.id else [])
@@ -54,24 +57,34 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
             f"output={output} is a directory; name the CSV file to write, e.g. output=preds.csv"
         )
     output.parent.mkdir(parents=True, exist_ok=True)
-    rows = 0
+    rows, unseen = 0, UnseenCategories(source)
     with atomic_file(output) as f:  # an error in a later chunk leaves an existing output file as it was
         for i, chunk in enumerate(chunks):
-            frame = predict_frame(runs, chunk, cfg.id, source)
+            frame = predict_frame(runs, chunk, cfg.id, source, unseen)
             frame.to_csv(f, header=i == 0, index=False, lineterminator="\n")
             rows += len(frame)
+    unseen.warn()  # one line per column for the whole file
     log.info("%d predictions from %d model(s) of %s -> %s", rows, len(runs), cfg.run, output)
     return {"status": COMPLETED, "rows": rows, "output": str(output)}
 
 
 def predict_frame(
-    runs: list[SavedRun], chunk: pd.DataFrame, id_column: str | None, source: str
-) -> pd.DataFrame:
-    """The output rows for one chunk of raw input rows."""
+    runs: list[SavedRun], chunk: pd.DataFrame, id_column: str | None, source: str,
+    unseen: UnseenCategories | None = None,
+) -> pd.DataFrame:  # fmt: skip
+    """The output rows for one chunk of raw input rows.
+
+    Rows with categories the model never saw are counted into ``unseen`` (the caller warns once for
+    every chunk); without it, the warning is logged here.
+    """
     if id_column is not None and id_column not in chunk.columns:
         raise DataError(f"id={id_column}: {source} has no column {id_column!r}")
     for r in runs:
         check_frame(r.preprocessor, chunk, source)
+    tally = unseen or UnseenCategories(source)
+    tally.add(chunk, [r.preprocessor.categories for r in runs])
+    if unseen is None:
+        tally.warn()
     out = pd.DataFrame({id_column: chunk[id_column].to_numpy()} if id_column else {})
     raw = ensemble_outputs(runs, chunk)
     loss, classes = runs[0].loss, runs[0].classes

@@ -15,6 +15,7 @@ pandas and matplotlib come in with the functions that use them.
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from mltrain.reporting.plots import Curve
     from mltrain.reporting.records import RunRecord
     from mltrain.reporting.table import Section
+
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
 The runs under the directories (fits, sweep jobs, k-fold runs), best first: one table per task, dataset
@@ -60,7 +63,7 @@ def build_sections(
     """
     from mltrain.errors import ConfigError
     from mltrain.reporting import table as tables
-    from mltrain.reporting.records import find_runs, read_run
+    from mltrain.reporting.records import find_runs
 
     missing = [str(d) for d in dirs if not Path(d).is_dir()]
     if missing:
@@ -69,12 +72,27 @@ def build_sections(
     if not paths:
         where = ", ".join(map(str, dirs))
         raise ConfigError(f"no runs (summary.json) under {where}; train one with mltrain fit")
-    sections = tables.split([read_run(p, Path(dirs[0])) for p in paths])
+    records = [r for r in (_read_or_skip(p, Path(dirs[0])) for p in paths) if r is not None]
+    if not records:
+        raise ConfigError(f"no readable runs under {', '.join(map(str, dirs))}: every summary is damaged")
+    sections = tables.split(records)
     if group_by:
         keys = tables.group_keys(sections, group_by)
         sections = [tables.group(s, keys) for s in sections]
     tables.check_sort(sections, sort)
     return [tables.rank(s, sort) for s in sections]
+
+
+def _read_or_skip(path: Path, root: Path) -> RunRecord | None:
+    """One run read back; ``None``, with one warning line naming the file, when a summary is damaged."""
+    from mltrain.files import DamagedFile
+    from mltrain.reporting.records import read_run
+
+    try:
+        return read_run(path, root)
+    except DamagedFile as e:
+        log.warning("warning: %s; run %s skipped", e, path)
+        return None
 
 
 def write_report(sections: list[Section], root: Path, top: int = 5) -> list[Path]:

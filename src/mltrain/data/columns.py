@@ -13,6 +13,7 @@ Used by the data checks (``data/checks.py``), the config checked against the dat
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Iterable
 from typing import Any
 
@@ -20,6 +21,8 @@ import numpy as np
 import pandas as pd
 
 from mltrain.errors import DataError
+
+log = logging.getLogger(__name__)
 
 
 def missing_columns(frame: pd.DataFrame, columns: Iterable[Any]) -> list[Any]:
@@ -58,6 +61,45 @@ def is_infinite(numbers: pd.Series) -> np.ndarray:
 def unseen_categories(values: pd.Series, known: Collection[Any]) -> np.ndarray:
     """Where a present value is none of the ``known`` categories (missing values are not unseen)."""
     return (values.notna() & ~values.isin(known)).to_numpy()
+
+
+class UnseenCategories:
+    """Rows with categories a model never saw, counted per column over chunks (and fold models), then
+    reported in one warning line per column. Such rows are encoded as all zeros, as scikit-learn's
+    ``OneHotEncoder(handle_unknown="ignore")`` does and the ONNX export computes.
+
+        unseen = UnseenCategories("input=x.csv")
+        for chunk in chunks:
+            unseen.add(chunk, [pre.categories for pre in preprocessors])
+        unseen.warn()   # input=x.csv: column 'county' has 3 rows with categories the model never saw ...
+    """
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.counts: dict[Any, int] = {}
+        self.examples: dict[Any, Any] = {}
+
+    def add(self, frame: pd.DataFrame, known: list[dict[Any, list[Any]]]) -> None:
+        """Count the rows of ``frame`` holding a category that any of the ``known`` encodings lacks."""
+        columns = dict.fromkeys(c for categories in known for c in categories if c in frame.columns)
+        for column in columns:
+            unseen = np.zeros(len(frame), dtype=bool)
+            for categories in known:
+                if column in categories:
+                    unseen |= unseen_categories(frame[column], categories[column])
+            if unseen.any():
+                self.counts[column] = self.counts.get(column, 0) + int(unseen.sum())
+                self.examples.setdefault(column, frame[column].to_numpy()[np.flatnonzero(unseen)[0]])
+
+    def warn(self) -> None:
+        """One warning line per column that had unseen categories."""
+        for column, count in self.counts.items():
+            example = self.examples[column]
+            shown = repr(example.item() if isinstance(example, np.generic) else example)
+            log.warning(
+                "%s: column %r has %d rows with categories the model never saw (e.g. %s); they are encoded "
+                "as all zeros", self.source, column, count, shown,
+            )  # fmt: skip
 
 
 def to_float32(values: pd.Series) -> np.ndarray:

@@ -12,7 +12,7 @@ per row.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -20,7 +20,9 @@ import pandas as pd
 
 from mltrain.data.columns import is_number_column, missing_columns, to_float32
 from mltrain.data.datasets import CLASSES, CONTINUOUS, Table
+from mltrain.data.saved_encoding import encoding_problem
 from mltrain.errors import DataError
+from mltrain.files import DamagedFile
 
 
 @dataclass
@@ -215,7 +217,17 @@ class Preprocessor:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, state: dict[str, Any]) -> Preprocessor:
+    def from_dict(cls, state: Any) -> Preprocessor:
+        """The preprocessing ``to_dict`` wrote, every field checked (``data/saved_encoding.py``).
+
+        Raises:
+            DamagedFile: a field is missing, unknown, of the wrong type or length, or not finite.
+        """
+        every = [f.name for f in dataclasses.fields(cls)]
+        required = [f.name for f in dataclasses.fields(cls) if f.default is f.default_factory is MISSING]
+        problem = encoding_problem(state, required, [k for k in every if k not in required])
+        if problem:
+            raise DamagedFile(problem)
         return cls(**state)
 
 

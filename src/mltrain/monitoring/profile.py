@@ -26,6 +26,8 @@ from torch import Tensor, nn
 
 from mltrain.components.losses import Loss
 from mltrain.data.preprocessing import Preprocessor
+from mltrain.data.saved_encoding import is_number
+from mltrain.errors import DataError
 from mltrain.files import atomic_write_text, load_json
 from mltrain.rundir import RunDir
 
@@ -107,7 +109,77 @@ def write_profile(
     atomic_write_text(RunDir(out_dir).profile, json.dumps(profile, separators=(",", ":")) + "\n")
 
 
-def load_profile(run_dir: Path) -> dict[str, Any] | None:
-    """The run's ``profile.json``, or ``None`` for a run fitted before mltrain wrote one."""
+def load_profile(run_dir: Path, pre: Preprocessor) -> dict[str, Any] | None:
+    """The run's ``profile.json``, or ``None`` for a run fitted before mltrain wrote one.
+
+    Raises:
+        DataError: naming the file, when it cannot be read or is not what :func:`write_profile` writes for
+            the run's feature columns (``pre``).
+    """
     path = RunDir(run_dir).profile
-    return load_json(path) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        profile = load_json(path)
+    except (OSError, ValueError) as e:
+        raise DataError(
+            f"{path} is damaged or not a file mltrain wrote ({' '.join(str(e).split())[:200]})"
+        ) from e
+    problem = profile_problem(profile, pre)
+    if problem:
+        raise DataError(f"{path} is damaged or not a file mltrain wrote ({problem})")
+    return profile
+
+
+def profile_problem(profile: Any, pre: Preprocessor) -> str | None:
+    """The first way ``profile`` differs from what :func:`build_profile` writes for ``pre``, or ``None``."""
+    if not isinstance(profile, dict) or not isinstance(profile.get("features"), dict):
+        return "it holds no object of features"
+    outputs = ["prediction"] if pre.classes is None else ["prediction", "confidence"]
+    expected = {"features": pre.features, "predictions": outputs}
+    for part, names in expected.items():
+        items = profile.get(part)
+        if not isinstance(items, dict) or sorted(items) != sorted(names):
+            return f"{part} must profile {', '.join(names)}"
+        for name, item in items.items():
+            numeric = (
+                name in pre.numeric if part == "features" else name == "confidence" or pre.classes is None
+            )
+            problem = _item_problem(item, numeric)
+            if problem:
+                return f"{part}.{name}: {problem}"
+    return None
+
+
+def _item_problem(item: Any, numeric: bool) -> str | None:
+    """What is wrong with one column's profile (``numeric`` or ``categorical``), or ``None``."""
+    kind = "numeric" if numeric else "categorical"
+    if not isinstance(item, dict) or item.get("type") != kind or not _count(item.get("rows")):
+        return f"must be a {kind} profile with its rows"
+    fractions = item.get("fractions")
+    if not numeric:
+        ok = isinstance(fractions, dict) and all(_share(v) for v in fractions.values())
+        return None if ok else "fractions must map each category to its share"
+    edges, ecdf = item.get("edges"), item.get("ecdf")
+    if not _numbers(edges) or edges != sorted(edges):
+        return "edges must be finite numbers in increasing order"
+    if not _numbers(fractions) or len(fractions) != len(edges) + 2 or not all(map(_share, fractions)):
+        return f"fractions must hold {len(edges) + 2} shares (one per bin, then missing values)"
+    if not isinstance(ecdf, dict) or not _numbers(ecdf.get("values")) or not _count(ecdf.get("n")):
+        return "ecdf must hold values and n"
+    counts = ecdf.get("counts")
+    if not _numbers(counts) or len(counts) != len(ecdf["values"]) or not all(_count(c) for c in counts):
+        return "ecdf.counts must hold one count per value"
+    return None
+
+
+def _numbers(values: Any) -> bool:
+    return isinstance(values, list) and all(is_number(v) for v in values)
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _share(value: Any) -> bool:
+    return is_number(value) and 0 <= value <= 1

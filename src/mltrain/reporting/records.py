@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mltrain.components.directions import direction
+from mltrain.files import DamagedFile
 from mltrain.rundir import RunDir
 from mltrain.status import COMPLETED
 
@@ -83,12 +84,16 @@ def find_runs(dirs: list[Path]) -> list[Path]:
 
 
 def read_run(run: Path, root: Path) -> RunRecord:
-    """Read one run directory (``summary.json`` or ``cv_summary.json``, its config and overrides)."""
+    """Read one run directory (``summary.json`` or ``cv_summary.json``, its config and overrides).
+
+    Raises:
+        DamagedFile: naming a summary that is not JSON or not what ``fit`` writes (the report skips the run).
+    """
     files = RunDir(run)
-    summary = files.read_summary() or {}
-    cv = files.read_cv_summary()
+    summary = _checked(files.summary, files.read_summary()) or {}
+    cv = _checked(files.cv_summary, files.read_cv_summary())
     folds = [f for f in files.folds() if f.summary.is_file()] if cv is not None else []
-    first_fold = (folds[0].read_summary() or {}) if folds else {}
+    first_fold = (_checked(folds[0].summary, folds[0].read_summary()) or {}) if folds else {}
     facts = summary or first_fold  # a k-fold parent's data sizes and metrics are its folds'
     config = files.read_config() or (folds[0].read_config() if folds else {})
     monitor = str(
@@ -107,6 +112,48 @@ def read_run(run: Path, root: Path) -> RunRecord:
         overrides=overrides, config=config, task=_task(facts), monitor=monitor, mode=str(mode),
         metrics=[str(m) for m in facts.get("metrics") or _config_metrics(config)],
     )  # fmt: skip
+
+
+def _checked(path: Path, content: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A summary's ``content`` (``None`` when there is no file) with the fields the report reads checked.
+
+    Raises:
+        DamagedFile: ``<path> is damaged or not a file mltrain wrote (...)``.
+    """
+    if content is None:
+        if path.is_file():
+            raise DamagedFile(f"{path} is damaged or not a file mltrain wrote (it is not a JSON object)")
+        return None
+    for key, kind in SUMMARY_FIELDS.items():
+        value = content.get(key)
+        if kind == "numbers" and isinstance(value, dict):  # name the entry: best.val_loss='x'
+            key, value, kind = next(((f"{key}.{k}", v, "a number") for k, v in value.items()
+                                     if v is not None and not _number(v)), (key, None, kind))  # fmt: skip
+        if value is not None and not _fits(kind, value):
+            shown = " ".join(repr(value).split())[:80]
+            raise DamagedFile(f"{path} is damaged or not a file mltrain wrote ({key}={shown} must be {kind})")
+    return content
+
+
+# the fields of summary.json and cv_summary.json the report reads, and what fit writes there
+SUMMARY_FIELDS = {"best": "numbers", "test": "numbers", "final": "numbers", "data": "an object",
+                  "metrics": "a list or an object", "status": "text", "message": "text", "monitor": "text",
+                  "mode": "text", "epochs_completed": "a number", "best_epoch": "a number",
+                  "objective": "a number", "wall_time_s": "a number"}  # fmt: skip
+
+
+def _fits(kind: str, value: Any) -> bool:
+    if kind == "numbers":
+        return isinstance(value, dict)
+    if kind == "text":
+        return isinstance(value, str)
+    if kind == "a number":
+        return _number(value)
+    return isinstance(value, dict) or (kind != "an object" and isinstance(value, list))
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _numbers(

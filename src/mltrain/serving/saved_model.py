@@ -18,13 +18,19 @@ from omegaconf import OmegaConf
 from torch import Tensor, nn
 
 from mltrain.components.losses import BINARY, MULTICLASS, Loss
+from mltrain.components.metrics import METRICS
+from mltrain.components.models import MODELS
 from mltrain.config.spec import RunSpec, build_model
-from mltrain.data.columns import is_infinite, parse_numbers, require_columns, unseen_categories
+from mltrain.data.columns import is_infinite, parse_numbers, require_columns
+from mltrain.data.datasets import DATASETS
 from mltrain.data.preprocessing import Preprocessor
-from mltrain.errors import ConfigError, DataError
-from mltrain.files import load_json
+from mltrain.data.saved_encoding import is_number
+from mltrain.errors import ConfigError, DataError, UserError
+from mltrain.files import DamagedFile, load_json
 from mltrain.rundir import RunDir
 from mltrain.training.checkpoints import load_checkpoint
+
+MODEL_INPUTS = ("in_features", "out_features", "input_shape")  # what build_model passes, not the config
 
 
 @dataclass
@@ -77,9 +83,11 @@ def load_one(path: Path) -> SavedRun:
     for name in (RunDir.config, RunDir.preprocessing, RunDir.summary):
         if not (path / name).is_file():
             raise ConfigError(f"run={path} has no {name}; pass the directory of a finished `mltrain fit` run")
-    spec = _read(run.config, lambda p: RunSpec.resolve(OmegaConf.load(p)))  # resolved when saved
+    spec = _read(
+        run.config, lambda p: _checked_spec(RunSpec.resolve(OmegaConf.load(p)))
+    )  # resolved when saved
     pre = _read(run.preprocessing, lambda p: Preprocessor.from_dict(load_json(p)))
-    summary = _read(run.summary, load_json)
+    summary = _read(run.summary, lambda p: checked_summary(load_json(p)))
     empty = [c for c, m, sd in zip(pre.numeric, pre.mean, pre.scale, strict=False) if m is None or sd is None]
     if empty:  # written by a run before the empty-column check; NaN would spread through every row
         raise DataError(
@@ -88,7 +96,9 @@ def load_one(path: Path) -> SavedRun:
         )
     shape = summary.get("data", {}).get("input_shape")
     n_classes = len(pre.classes) if pre.classes is not None else 0
-    model = build_model(spec, pre.n_features, n_classes, tuple(shape) if shape else None)
+    model = _read(
+        run.config, lambda _: build_model(spec, pre.n_features, n_classes, tuple(shape) if shape else None)
+    )
     state = load_checkpoint(run.model)
     try:
         model.load_state_dict(state)
@@ -102,14 +112,78 @@ def load_one(path: Path) -> SavedRun:
 
 
 def _read(file: Path, parse: Callable[[Path], Any]) -> Any:
-    """``parse(file)``, with a damaged or unreadable file reported as a ``DataError`` naming it."""
+    """``parse(file)``, with a damaged or unreadable file reported as a ``DataError`` naming it.
+
+    A user error (a custom model factory that cannot be imported) passes through as it is.
+    """
     try:
         return parse(file)
+    except UserError:
+        raise
     except OSError as e:
         raise DataError(f"cannot read {file}: {e.strerror or e}") from e
+    except DamagedFile as e:
+        raise DataError(f"{file} is damaged or not a file mltrain wrote ({e})") from e
     except Exception as e:  # noqa: BLE001 - YAML, JSON and field errors: the file is not what fit wrote
         text = " ".join(str(e).split())[:200]
         raise DataError(f"{file} is damaged or not a file mltrain wrote ({type(e).__name__}: {text})") from e
+
+
+def _checked_spec(spec: RunSpec) -> RunSpec:
+    """A saved config's spec whose metrics, model and dataset keys are what their builders take.
+
+    Raises:
+        DamagedFile: naming the first key that is not.
+    """
+    problems = (
+        [] if spec.dataset.name not in DATASETS else DATASETS.check(spec.dataset.name, spec.dataset.options)
+    )
+    problems += MODELS.check(spec.model.name, spec.model.options, skip=MODEL_INPUTS)
+    problems += [
+        f"metric {name!r} is not a metric mltrain has" for name in spec.metrics if name not in METRICS
+    ]
+    options = spec.dataset.options
+    if spec.dataset.name == "csv" and not (
+        isinstance(options.get("sep", ","), str) and options.get("sep", ",")
+    ):
+        problems.append(f"dataset.sep={options.get('sep')!r} must be a separator such as ','")
+    if problems:
+        raise DamagedFile(problems[0])
+    return spec
+
+
+def checked_summary(summary: Any) -> dict[str, Any]:
+    """``summary.json``'s content, with the fields ``evaluate`` and the model's shape read checked.
+
+    Raises:
+        DamagedFile: naming the first field that is not what ``fit`` writes.
+    """
+    if not isinstance(summary, dict):
+        raise DamagedFile(f"it holds a JSON {type(summary).__name__}, not an object")
+    data = summary.get("data", {})
+    shape = data.get("input_shape") if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        raise DamagedFile(f"data={data!r} must be an object")
+    if shape is not None and not (isinstance(shape, list) and all(_count(v) for v in shape)):
+        raise DamagedFile(f"data.input_shape={shape!r} must be null or a list of whole numbers >= 1")
+    for key in ("best", "test", "final"):
+        values = summary.get(key) or {}
+        bad = (
+            [k for k, v in values.items() if v is not None and not is_number(v)]
+            if isinstance(values, dict)
+            else [""]
+        )
+        if bad:
+            raise DamagedFile(
+                f"{key}{'.' + bad[0] if bad[0] else ''} must hold finite numbers, got {values!r}"[:200]
+            )
+    if summary.get("fold") is not None and not _count(summary["fold"]):
+        raise DamagedFile(f"fold={summary['fold']!r} must be a whole number >= 1")
+    return summary
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def csv_options(run: SavedRun) -> dict[str, Any]:
@@ -121,9 +195,9 @@ def csv_options(run: SavedRun) -> dict[str, Any]:
 
 
 def check_frame(pre: Preprocessor, frame: pd.DataFrame, source: str) -> None:
-    """Every feature column present, finite numbers where the model was trained on numbers, no category
-    the model never saw, no gap the run cannot fill. Rows are named by ``frame.index`` (a chunk's index
-    continues from the one before it).
+    """Every feature column present, finite numbers where the model was trained on numbers, no gap the run
+    cannot fill; a category the model never saw is no error (all zeros: ``data.columns.UnseenCategories``).
+    Rows are named by ``frame.index`` (a chunk's index continues from the one before it).
 
     Raises:
         DataError: naming the column and the values.
@@ -137,14 +211,6 @@ def check_frame(pre: Preprocessor, frame: pd.DataFrame, source: str) -> None:
             raise DataError(
                 f"{source}: column {column!r} must hold finite numbers (the model was trained on numbers), "
                 f"data row {values.index[bad[0]] + 1} holds {_shown(values.iloc[bad[0]])}"
-            )
-    for column, cats in pre.categories.items():
-        values = frame[column]
-        unseen = sorted({str(v) for v in values[unseen_categories(values, cats)]})
-        if unseen:
-            raise DataError(
-                f"{source}: column {column!r} has categories the model never saw: {', '.join(unseen[:5])}; "
-                f"known: {', '.join(map(str, cats))}"
             )
     gaps = [c for c in pre.features if c not in pre.fill and frame[c].isna().any()]
     if gaps:
