@@ -41,12 +41,16 @@ def query(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Query:
 
 
 def test_evaluate_and_predict_complete_their_own_keys_and_paths(query: Query) -> None:
-    assert query("mltrain evaluate ") == ["run=", "input=", "max_drop="]
+    assert query("mltrain evaluate ") == ["run=", "input=", "max_drop=", "trust_code="]
     assert query("mltrain evaluate r") == ["run="]
-    assert query("mltrain evaluate run=runs/fit/ ") == ["input=", "max_drop="]  # run= is typed already
+    assert query("mltrain evaluate run=runs/fit/ ") == [
+        "input=",
+        "max_drop=",
+        "trust_code=",
+    ]  # run= is typed already
     assert query("mltrain evaluate run=") == ["run=new.csv", "run=runs/"]
     assert query("mltrain evaluate run=runs/fit/2026") == ["run=runs/fit/2026-11-27_13-04-23_debug-smoke/"]
-    assert query("mltrain predict ") == ["run=", "input=", "output=", "id=", "chunksize="]
+    assert query("mltrain predict ") == ["run=", "input=", "output=", "id=", "chunksize=", "trust_code="]
     assert query("mltrain predict input=n") == ["input=new.csv"]
     assert query("mltrain evaluate optimizer=") == []  # not a key of evaluate: nothing to offer
 
@@ -70,7 +74,12 @@ def test_evaluate_help_lists_its_keys_not_fits_groups(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "optimizer" not in result.stdout and "Configuration groups" not in result.stdout
     keys = [line.split()[0] for line in result.stdout.splitlines() if line.startswith("  ") and "=" in line]
-    assert [k for k in keys if not k.startswith("mltrain")] == ["run=???", "input=null", "max_drop=null"]
+    assert [k for k in keys if not k.startswith("mltrain")] == [
+        "run=???",
+        "input=null",
+        "max_drop=null",
+        "trust_code=false",
+    ]
     assert "directory of a finished `mltrain fit` run" in result.stdout  # the key's comment in the YAML
     predict = command_help("predict")
     assert predict is not None and "  output=???" in predict and "chunksize=10000" in predict

@@ -15,8 +15,10 @@ from mltrain.rundir import RunDir, override_key, read_overrides, resumed_overrid
 
 
 def saved_run(tmp_path: Path, lines: str) -> Path:
+    """A run directory's ``.hydra/overrides.yaml`` and a ``config.yaml`` holding every key they set."""
     (tmp_path / ".hydra").mkdir()
     (tmp_path / ".hydra" / "overrides.yaml").write_text(lines)
+    (tmp_path / "config.yaml").write_text("dataset: {}\ntrainer: {}\nmodel: {}\nx: {}\n")
     return tmp_path
 
 

@@ -29,6 +29,7 @@ import yaml
 
 from mltrain.errors import ConfigError
 from mltrain.files import WriteError, make_dir, read_json
+from mltrain.trust import TRUST_KEY, check_code, named_code, replayable
 
 NAME_LIMIT = 60  # characters of overrides in a run directory's name (the timestamp comes on top)
 FOLD = re.compile(r"fold_(\d+)")  # a k-fold parent's fold directories: fold_1 ... fold_<k>
@@ -339,10 +340,27 @@ def resumed_overrides(run_dir: Path, given: list[str]) -> list[str]:
     """``resume=<run_dir>``'s overrides: the run's own (``.hydra/overrides.yaml``), then ``given``.
 
     So ``mltrain fit resume=<dir>`` continues the run as it was started, and ``trainer.epochs=20`` added
-    to it trains further; an override given again replaces the saved one with the same key.
+    to it trains further; an override given again replaces the saved one with the same key. The run
+    directory is data (``trust.py``): a saved override may only set a key the run's own config holds
+    (never ``hydra.*``), and a run that names code is continued only with ``trust_code=true`` given.
+
+    Raises:
+        ConfigError: a saved override outside the run's config, or code named without trust_code=true.
     """
+    run = RunDir(run_dir)
+    saved = run.read_config()
+    replayed = run.read_overrides()
+    foreign = [o for o in replayed if not replayable(o, set(saved))]
+    if foreign:
+        raise ConfigError(
+            f"resume={run_dir}: {run.hydra_overrides} holds {foreign[0]!r}, which sets no key of the run's "
+            f"{RunDir.config}; a run directory cannot set Hydra's settings or new keys when it is resumed: "
+            "remove that line, or start a new run"
+        )
+    trusted = any(override_key(o) == TRUST_KEY and o.partition("=")[2].lower() == "true" for o in given)
+    check_code(named_code(saved), f"resume={run_dir}", trusted)
     keys = {override_key(o) for o in given}
-    return [o for o in read_overrides(run_dir) if override_key(o) not in keys] + given
+    return [o for o in replayed if override_key(o) not in keys] + given
 
 
 def unquote(value: str) -> str:

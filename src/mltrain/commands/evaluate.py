@@ -43,7 +43,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     """
     if OmegaConf.is_missing(cfg, "run"):
         raise ConfigError("run is required, e.g. mltrain evaluate run=runs/fit/<run>")
-    runs = load_run(Path(cfg.run))
+    runs = load_run(Path(cfg.run), bool(cfg.get("trust_code", False)))
     frame, source = _rows(runs, cfg.input)
     result, cm = evaluate_frame(runs, frame, source, cfg.max_drop)
     result = {"run": str(cfg.run), **result}

@@ -49,7 +49,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         from mltrain.serving.onnx_export import require
 
         require("onnx")  # before loading the run: the missing extra is the first thing to fix
-    runs = load_run(Path(cfg.run))
+    runs = load_run(Path(cfg.run), bool(cfg.get("trust_code", False)))
     pres, models, task = [r.preprocessor for r in runs], [r.model for r in runs], runs[0].loss.task
     layout = InputLayout.of(pres)
     output = Path(cfg.output) if cfg.output else Path(out_dir) / FORMATS[cfg.format]

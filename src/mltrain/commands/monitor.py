@@ -45,7 +45,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         ConfigError, DataError: a missing key, run, profile or file, a bad threshold, a missing column.
     """
     thresholds = _thresholds(cfg)
-    runs = load_run(Path(cfg.run))
+    runs = load_run(Path(cfg.run), bool(cfg.get("trust_code", False)))
     profiles = [_profile(r, cfg.run) for r in runs]
     source = f"input={cfg.input}"
     frame = read_rows(Path(cfg.input), runs[0], source)

@@ -49,7 +49,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     if is_parquet(output):
         raise ConfigError(f"output={output}: predict writes CSV; name a .csv file, e.g. output=preds.csv")
     check_output(output, [Path(cfg.input)])  # before anything is read or written
-    runs = load_run(Path(cfg.run))
+    runs = load_run(Path(cfg.run), bool(cfg.get("trust_code", False)))
     source = f"input={cfg.input}"
     chunks = input_chunks(Path(cfg.input), runs[0], cfg.chunksize, source, [cfg.id] if cfg.id else [])
     if output.is_dir():

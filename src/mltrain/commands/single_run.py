@@ -28,7 +28,7 @@ from mltrain.commands.builders import (
 )
 from mltrain.commands.fit_data import Prepared, Rows, prepare
 from mltrain.components.models import compile_in_place
-from mltrain.config.spec import RunSpec
+from mltrain.config.spec import RunSpec, saved_config
 from mltrain.data.datasets import Table
 from mltrain.errors import ConfigError
 from mltrain.files import atomic_write_json, atomic_write_text, remove_temp_files
@@ -156,7 +156,7 @@ def load_resume(spec: RunSpec, out_dir: Path) -> dict[str, Any] | None:
             raise ConfigError(f"resume={resume}: the run directory has no {name}; nothing to continue")
     if run.path.resolve() != out_dir.resolve():
         raise ConfigError(f"resume={resume} must be the run directory, got output directory {out_dir}")
-    differing = config_differences(OmegaConf.load(run.config), spec.config)
+    differing = config_differences(saved_config(run.config), spec.config)
     if differing:
         raise ConfigError(
             f"resume={resume}: only trainer.epochs may change when resuming; these keys differ "

@@ -54,6 +54,7 @@ class FitConfig:
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     logger: Any = field(default_factory=dict)
     resume: str | None = None
+    trust_code: bool = False
     debug: Any = None
 
 
@@ -62,6 +63,7 @@ class EvaluateConfig:
     run: str = MISSING
     input: str | None = None
     max_drop: float | None = None
+    trust_code: bool = False
 
 
 @dataclass
@@ -71,6 +73,7 @@ class PredictConfig:
     output: str = MISSING
     id: str | None = None
     chunksize: int = 10_000
+    trust_code: bool = False
 
 
 @dataclass
@@ -78,6 +81,7 @@ class ExportConfig:
     run: str = MISSING
     format: str = "onnx"
     output: str | None = None
+    trust_code: bool = False
 
 
 @dataclass
@@ -87,6 +91,7 @@ class MonitorConfig:
     max_drift: float | None = 0.25
     max_ks: float | None = None
     max_drop: float | None = None
+    trust_code: bool = False
 
 
 # each command's schema, stored as ``<command>_schema``: the first entry of ``conf/<command>.yaml``'s defaults

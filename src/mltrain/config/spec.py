@@ -17,9 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
@@ -29,6 +31,8 @@ from mltrain.components.metrics import DEFAULT_METRICS
 from mltrain.components.models import MODELS
 from mltrain.components.registry import options
 from mltrain.config.schemas import TrainerConfig
+from mltrain.files import DamagedFile
+from mltrain.trust import check_plain
 
 KFOLD, NO_VALIDATION = "kfold", "none"
 GROUPS = ("optimizer", "loss", "dataset", "model", "validation", "scheduler")  # the choices a run records
@@ -176,6 +180,21 @@ class RunSpec:
     def choices(self) -> dict[str, str]:
         """``{"optimizer": "adam", "loss": ..., ...}``: what ``summary.json`` records of the groups."""
         return {g: str(self.config[g].name) for g in GROUPS}
+
+
+def saved_config(file: Path) -> DictConfig:
+    """A run's saved ``config.yaml`` read as plain data (``trust.py``): an interpolation in it is refused,
+    never resolved, so a crafted file cannot read the environment or create directories.
+
+    Raises:
+        DataError: the file holds an interpolation.
+        DamagedFile: the file is not a mapping.
+    """
+    data = yaml.safe_load(Path(file).read_text())
+    if not isinstance(data, dict):
+        raise DamagedFile(f"not a mapping of config keys but {type(data).__name__}")
+    check_plain(data, file)
+    return OmegaConf.create(data)
 
 
 def build_model(

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from mltrain.components.losses import BINARY, MULTICLASS, Loss
 from mltrain.components.metrics import METRICS
 from mltrain.components.models import MODELS
-from mltrain.config.spec import RunSpec, build_model
+from mltrain.config.spec import RunSpec, build_model, saved_config
 from mltrain.data.columns import is_infinite, parse_numbers, require_columns
 from mltrain.data.datasets import DATASETS
 from mltrain.data.preprocessing import Preprocessor
@@ -29,6 +29,7 @@ from mltrain.errors import ConfigError, DataError, UserError
 from mltrain.files import DamagedFile, load_json
 from mltrain.rundir import RunDir
 from mltrain.training.checkpoints import load_checkpoint
+from mltrain.trust import check_code, named_code
 
 MODEL_INPUTS = ("in_features", "out_features", "input_shape")  # what build_model passes, not the config
 
@@ -52,40 +53,44 @@ class SavedRun:
         return self.preprocessor.classes
 
 
-def load_run(path: Path) -> list[SavedRun]:
+def load_run(path: Path, trust_code: bool = False) -> list[SavedRun]:
     """The run's model, or each fold's model for a k-fold parent directory (one with ``fold_<i>/``).
 
+    Args:
+        trust_code: import the code the run names (a custom model factory); without it such a run is
+            refused (``trust.py``).
+
     Raises:
-        ConfigError: no such directory, or a directory without ``model.pt``.
+        ConfigError: no such directory, a directory without ``model.pt``, code named without trust_code.
     """
     path = Path(path)
     if not path.is_dir():
         raise ConfigError(f"run={path}: no such run directory")
     if RunDir(path).model.is_file():
-        return [load_one(path)]
+        return [load_one(path, trust_code)]
     folds = [f.path for f in RunDir(path).folds() if f.model.is_file()]
     if folds:
-        return [load_one(f) for f in folds]
+        return [load_one(f, trust_code) for f in folds]
     raise ConfigError(
         f"run={path} has no {RunDir.model} (an unfinished run, or not a fit run directory); "
         "pass the directory of a finished `mltrain fit` run"
     )
 
 
-def load_one(path: Path) -> SavedRun:
+def load_one(path: Path, trust_code: bool = False) -> SavedRun:
     """Rebuild the model of one run directory and load its saved weights.
 
     Raises:
-        ConfigError: a file of the run is missing.
+        ConfigError: a file of the run is missing; the run names code and ``trust_code`` is false.
         DataError: a file of the run cannot be read or parsed, or ``model.pt`` does not fit the model.
     """
     run = RunDir(path)
     for name in (RunDir.config, RunDir.preprocessing, RunDir.summary):
         if not (path / name).is_file():
             raise ConfigError(f"run={path} has no {name}; pass the directory of a finished `mltrain fit` run")
-    spec = _read(
-        run.config, lambda p: _checked_spec(RunSpec.resolve(OmegaConf.load(p)))
-    )  # resolved when saved
+    saved = _read(run.config, saved_config)  # plain data: written resolved, nothing to interpolate
+    check_code(named_code(OmegaConf.to_container(saved)), f"run={path}", trust_code)
+    spec = _read(run.config, lambda _: _checked_spec(RunSpec.resolve(saved)))
     pre = _read(run.preprocessing, lambda p: Preprocessor.from_dict(load_json(p)))
     summary = _read(run.summary, lambda p: checked_summary(load_json(p)))
     empty = [c for c, m, sd in zip(pre.numeric, pre.mean, pre.scale, strict=False) if m is None or sd is None]
