@@ -128,12 +128,12 @@ def _run_command(command: str, rest: list[str]) -> None:
     with _report_errors():
         from mltrain.launch import hydra_job  # Hydra, torch and the command: after usage and --version
 
-        if hydra_job.needs_hydra_main(rest):
-            sys.argv = [sys.argv[0], *hydra_job.prepared(rest)]
-            _hydra_app(command)()
-        else:
+        if not hydra_job.needs_hydra_main(rest):
             _finish(hydra_job.run(command, rest))
-    sweep = sys.modules.get("mltrain.launch.sweep")
+            return
+        sys.argv = [sys.argv[0], *hydra_job.prepared(rest)]
+        _hydra_app(command)()
+    sweep = sys.modules.get("mltrain.launch.sweep")  # imported by a multirun's callback
     _fail_with(of_sweep(sweep.failed_jobs if sweep is not None else []))
 
 
