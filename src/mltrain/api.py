@@ -9,29 +9,31 @@
     mltrain.load("runs/fit/<run>")   # the same object for a finished run
     mltrain.fit("optimizer=nadam", "loss=bce")   # the command's override strings work too
 
-The same path as the command: Hydra's compose API composes ``conf/fit.yaml`` with the overrides, the run
-gets the directory the command would give it (``runs/fit/<timestamp>_<overrides>``, with ``.hydra/``,
-``fit.log`` and every run file), and ``runner.run_command`` runs it. A user error raises
-:class:`mltrain.UserError` with the one-line message the command prints.
+The same path as the command (``launch/hydra_job.py``): ``conf/fit.yaml`` composed once with the
+overrides, the directory the command would give the run (``runs/fit/<timestamp>_<overrides>``, with
+``.hydra/``, ``fit.log`` and every run file), and ``runner.run_command`` in it; only the terminal is left
+alone (the log goes to ``fit.log``). A user error raises :class:`mltrain.UserError` with the one-line
+message the command prints.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from mltrain.errors import ConfigError, DataError, UserError
+from mltrain.config.overrides import keyword_overrides, override_string
+from mltrain.errors import ConfigError, DataError
+from mltrain.files import make_dir
+from mltrain.launch import hydra_job
+from mltrain.outcomes import of_summary
+from mltrain.rundir import check_unlocked, hydra_quoted, unquote
 
 log = logging.getLogger(__name__)
 
-RUNS_DIR = "runs/fit"  # where `mltrain fit` puts runs (conf/fit.yaml's hydra.run.dir)
-LOG_FORMAT = "[%(asctime)s][%(levelname)s] %(message)s"  # fit.log's lines (conf/fit.yaml's job_logging)
 FRAME = "the frame"  # what error messages call a DataFrame passed in (the command says input=<csv>)
 
 
@@ -57,27 +59,16 @@ def fit(*overrides: str, run_dir: str | os.PathLike | None = None, **options: An
         KeyboardInterrupt: the epochs before it are saved; ``resume=<run dir>`` continues.
         OSError: a run file could not be written; the files written before it are intact.
     """
-    from mltrain.config.overrides import keyword_overrides, override_string
-    from mltrain.files import make_dir
-    from mltrain.rundir import check_unlocked, new_run_dir, resume_dir, resumed_overrides
-
     args = [*map(override_string, overrides), *keyword_overrides(options)]
-    cfg = compose_fit(args)
-    resume = cfg.get("resume")
-    if resume:
-        out_dir = resume_dir(str(resume))  # its .hydra/ keeps the overrides the run was started with
-        cfg = compose_fit(resumed_overrides(out_dir, args))  # those, then the ones given here
-        if run_dir is not None and Path(run_dir).resolve() != out_dir.resolve():
-            raise ConfigError(f"resume={resume} continues in its own directory; leave out run_dir={run_dir}")
-    else:
-        out_dir = Path(run_dir) if run_dir is not None else Path(new_run_dir(RUNS_DIR, tuple(args)))
-        if run_dir is not None:
-            check_unlocked(make_dir(out_dir, "run_dir"))
-        _write_hydra_files(out_dir, cfg, args)
-    summary = _run(cfg, out_dir)
-    if summary.get("status") == "diverged":
-        log.warning("run diverged: %s; history so far is in %s", summary.get("message"), out_dir)
-    return load(out_dir)
+    if run_dir is not None:
+        args.append(_run_dir_override(args, Path(run_dir)))
+    finished = hydra_job.run("fit", [a for a in args if a], from_shell=False, console_log=False)
+    if finished.error is not None:
+        raise finished.error
+    outcome = of_summary(finished.summary, finished.run_dir)
+    if outcome is not None:  # a run that diverged: returned, with the command's message as a warning
+        log.warning("%s", outcome.message)
+    return load(finished.run_dir)
 
 
 def load(path: str | os.PathLike) -> Run:
@@ -89,91 +80,20 @@ def load(path: str | os.PathLike) -> Run:
     return Run(Path(path))
 
 
-def compose_fit(overrides: list[str]) -> Any:
-    """``conf/fit.yaml`` composed with ``overrides`` and checked against the schema, as the command does.
+def _run_dir_override(args: list[str], run_dir: Path) -> str:
+    """``hydra.run.dir=<run_dir>`` for ``fit(run_dir=...)``, checked first as the command checks its own;
+    ``""`` for a resumed run, which continues in the directory ``resume=`` names.
 
     Raises:
-        UserError: an unknown choice or key, a mistyped value, an override Hydra cannot parse.
+        ConfigError: ``resume=`` names another directory; a live run holds ``run_dir``.
     """
-    from hydra import compose, initialize_config_module
-    from hydra.core.global_hydra import GlobalHydra
-
-    from mltrain.config.messages import user_message
-    from mltrain.config.schemas import register_schemas
-    from mltrain.rundir import install_resolvers
-
-    install_resolvers()
-    register_schemas()
-    outer = GlobalHydra.instance().hydra  # a Hydra app calling mltrain.fit keeps its own Hydra
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_module("mltrain.conf", version_base="1.3"):
-            return compose("fit", overrides=overrides)
-    except Exception as error:
-        message = user_message(error, "fit")
-        if message is None:
-            raise  # a bug, not the user's input
-        raise UserError(message) from error
-    finally:
-        GlobalHydra.instance().hydra = outer
-
-
-def _write_hydra_files(out_dir: Path, cfg: Any, overrides: list[str]) -> None:
-    """``.hydra/config.yaml`` and ``.hydra/overrides.yaml`` as Hydra writes them: ``mltrain report`` reads
-    the overrides from there."""
-    from omegaconf import OmegaConf
-
-    from mltrain.files import atomic_write_text, make_dir
-    from mltrain.rundir import RunDir
-
-    run = RunDir(out_dir)
-    make_dir(run.hydra_dir, "run_dir")
-    atomic_write_text(run.hydra_config, OmegaConf.to_yaml(cfg))
-    atomic_write_text(run.hydra_overrides, OmegaConf.to_yaml(OmegaConf.create(overrides)))
-
-
-def _run(cfg: Any, out_dir: Path) -> dict[str, Any]:
-    """``runner.run_command("fit", ...)`` with ``fit.log`` written, and errors as the command reports them."""
-    from mltrain.config.messages import user_message
-    from mltrain.launch.runner import run_command
-    from mltrain.rundir import RunDir, remove_if_unused
-
-    try:
-        with _run_log(RunDir(out_dir).fit_log):
-            return run_command("fit", cfg, out_dir)
-    except UserError:
-        raise
-    except Exception as error:
-        message = user_message(error, "fit")  # OmegaConf's errors met while building, e.g. a ??? key
-        if message is None:
-            raise
-        remove_if_unused(out_dir)
-        raise UserError(message) from error
-
-
-@contextlib.contextmanager
-def _run_log(path: Path) -> Iterator[None]:
-    """The run's log lines (and per-epoch lines) into ``path`` while it runs, as Hydra's file handler does.
-
-    The handler sits on the root logger only for the run (``ProgressCallback`` writes each epoch's line to
-    the root's file handlers); ``mltrain``'s loggers log INFO meanwhile unless a level was set for them.
-    """
-    handler = logging.FileHandler(path, encoding="utf-8", delay=True)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    handler.setLevel(logging.INFO)
-    package = logging.getLogger("mltrain")
-    unset = package.level == logging.NOTSET
-    root = logging.getLogger()
-    root.addHandler(handler)
-    if unset:
-        package.setLevel(logging.INFO)
-    try:
-        yield
-    finally:
-        root.removeHandler(handler)
-        handler.close()
-        if unset:
-            package.setLevel(logging.NOTSET)
+    resume = next((unquote(a.partition("=")[2]) for a in reversed(args) if a.startswith("resume=")), None)
+    if resume not in (None, "", "null"):
+        if run_dir.resolve() != Path(resume).resolve():
+            raise ConfigError(f"resume={resume} continues in its own directory; leave out run_dir={run_dir}")
+        return ""
+    check_unlocked(make_dir(run_dir, "run_dir"))
+    return f"hydra.run.dir={hydra_quoted(str(run_dir))}"
 
 
 class Run:

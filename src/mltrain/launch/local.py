@@ -26,9 +26,9 @@ from omegaconf import DictConfig, open_dict
 
 from mltrain.config.checks import validate_config
 from mltrain.data import memory
-from mltrain.errors import ConfigError, DistributedError, UserError
+from mltrain.errors import ConfigError, DistributedError
 from mltrain.files import atomic_write_json, remove_temp_files
-from mltrain.launch.ranks import Job, quiet_rank, resume_files, run_rank
+from mltrain.launch.ranks import Job, quiet_rank, raise_stop, resume_files, run_rank
 from mltrain.rundir import RunDir
 from mltrain.status import FAILED, UNFINISHED
 from mltrain.training import distributed
@@ -148,13 +148,10 @@ def log_like_parent(spec: list[tuple[str, str, str | None, str | None]]) -> None
 def outcome(results: dict[int, dict[str, Any]], out_dir: Path) -> dict[str, Any]:
     """Rank 0's summary, or the error every rank's result adds up to (the earliest failure first)."""
     failures = sorted((res["time"], r, res) for r, res in results.items() if "time" in res)
-    for _, _, res in failures:
-        if "user_error" in res:
-            raise UserError(res["user_error"])
-    for _, _, res in failures:
-        if "interrupted" in res:
-            signal.raise_signal(res["interrupted"])
-            raise KeyboardInterrupt
+    for kind in ("user_error", "interrupted"):  # a user error first: every rank found it, nothing trained
+        for _, _, res in failures:
+            if kind in res:
+                raise_stop(res)
     if failures:
         _, r, res = failures[0]
         raise mark_failed(out_dir, f"rank {r} failed: {res['error']} (traceback in {res['log']})")

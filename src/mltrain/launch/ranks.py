@@ -35,6 +35,7 @@ from omegaconf import DictConfig, open_dict
 from mltrain.commands import fit
 from mltrain.data import memory
 from mltrain.errors import DistributedError, UserError
+from mltrain.outcomes import of_rank
 from mltrain.rundir import RunDir
 from mltrain.training import distributed
 
@@ -180,11 +181,7 @@ def lead_job(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     job = Job(cfg, str(out_dir.resolve()), resume_files(cfg))
     dist.broadcast_object_list([job], src=0)
     result = run_rank(job)
-    if "user_error" in result:
-        raise UserError(result["user_error"])
-    if "interrupted" in result:
-        signal.raise_signal(result["interrupted"])  # the command line's handler: exit 130 or 143
-        raise KeyboardInterrupt
+    raise_stop(result)
     if "error" in result:
         raise DistributedError(
             f"rank 0 failed: {result['error']} (traceback in {result['log']}); when another rank failed "
@@ -219,16 +216,17 @@ def follow() -> int:
         if box[0] is None:
             break
         quiet_rank(box[0])
-        status = exit_status(run_rank(box[0]))
+        status = of_rank(run_rank(box[0]))
     if status == 0:
         distributed.teardown()
     return status
 
 
-def exit_status(result: dict[str, Any]) -> int:
-    """The exit status of a rank whose part ended with ``result`` (as the command line's)."""
+def raise_stop(result: dict[str, Any]) -> None:
+    """Raise what stopped a rank before its end, as this process's own: a user error, or the signal (the
+    command line's handler turns it into ``KeyboardInterrupt``, exit 130 or 143)."""
     if "user_error" in result:
-        return 2
+        raise UserError(result["user_error"])
     if "interrupted" in result:
-        return 128 + int(result["interrupted"])
-    return 1 if "error" in result else 0
+        signal.raise_signal(result["interrupted"])
+        raise KeyboardInterrupt
