@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import pandas as pd
 import yaml
 
 from mltrain import cli
@@ -115,3 +116,14 @@ def test_resume_of_a_run_naming_code_needs_trust_code(finished: Path, tmp_path: 
     assert result.returncode == 2, result.stderr
     assert "resume=" in result.stderr and "model.factory=torch.hub:load" in result.stderr
     assert "trust_code=true" in result.stderr and not marker.exists()
+
+
+def test_the_python_api_needs_trust_code_too(finished: Path, tmp_path: Path) -> None:
+    import mltrain
+
+    run, marker = hub_run(finished, tmp_path)
+    with pytest.raises(mltrain.UserError, match="names code to import: model.factory=torch.hub:load"):
+        mltrain.load(run).predict(pd.DataFrame({"sepal length (cm)": [5.0]}))
+    assert not marker.exists()
+    with pytest.raises(mltrain.UserError, match="interpolation"):
+        mltrain.load(tampered(finished, tmp_path / "other", seed="${oc.env:HOME}")).config

@@ -68,16 +68,20 @@ def fit(*overrides: str, run_dir: str | os.PathLike | None = None, **options: An
     outcome = of_summary(finished.summary, finished.run_dir)
     if outcome is not None:  # a run that diverged: returned, with the command's message as a warning
         log.warning("%s", outcome.message)
-    return load(finished.run_dir)
+    return load(finished.run_dir, trust_code=True)  # the code it names is the code this fit just ran
 
 
-def load(path: str | os.PathLike) -> Run:
+def load(path: str | os.PathLike, trust_code: bool = False) -> Run:
     """A run directory ``mltrain fit`` (or :func:`fit`) wrote: a single run, a k-fold parent or a fold.
+
+    Args:
+        trust_code: import the code the run names (a custom model factory) when its model is loaded; a
+            run directory is data, so without it such a run's ``predict``/``evaluate`` are refused.
 
     Raises:
         UserError: no such directory, or one without ``summary.json`` / ``cv_summary.json``.
     """
-    return Run(Path(path))
+    return Run(Path(path), trust_code)
 
 
 def _run_dir_override(args: list[str], run_dir: Path) -> str:
@@ -104,7 +108,7 @@ class Run:
     prediction of the fold models, as the commands do.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, trust_code: bool = False) -> None:
         from mltrain.files import load_json
         from mltrain.rundir import RunDir
 
@@ -121,7 +125,8 @@ class Run:
         self.summary: dict[str, Any] = load_json(found)
         kfold = found == self._files.cv_summary
         folds = [f for f in self._files.folds() if f.summary.is_file()] if kfold else []
-        self.folds: list[Run] = [Run(self.path / f.path.name) for f in folds]
+        self.folds: list[Run] = [Run(self.path / f.path.name, trust_code) for f in folds]
+        self._trust_code = trust_code
         self._models: list[Any] | None = None
 
     @property
@@ -139,10 +144,11 @@ class Run:
 
     @property
     def config(self) -> Any:
-        """The run's resolved config (``config.yaml``; the first fold's for a k-fold parent)."""
-        from omegaconf import OmegaConf
+        """The run's resolved config (``config.yaml``; the first fold's for a k-fold parent), read as plain
+        data: an interpolation in it is refused, never resolved (``mltrain.trust``)."""
+        from mltrain.config.spec import saved_config
 
-        return self.folds[0].config if self.folds else OmegaConf.load(self._files.config)
+        return self.folds[0].config if self.folds else saved_config(self._files.config)
 
     def predict(self, data: pd.DataFrame | str | os.PathLike, id: str | None = None) -> pd.DataFrame:
         """Predictions for raw rows, as ``mltrain predict`` writes them.
@@ -197,7 +203,7 @@ class Run:
         if self._models is None:
             from mltrain.serving.saved_model import load_run
 
-            self._models = load_run(self._files.path)
+            self._models = load_run(self._files.path, self._trust_code)
         return self._models
 
     def __repr__(self) -> str:
