@@ -260,6 +260,12 @@ CASES = [
         ["column 'b'", "row 6", "inf"],
     ),  # fmt: skip
     Case("na_values not a list", [*OK, "dataset.na_values=7"], ["dataset.na_values=7"]),
+    # 19: values that gave tracebacks or diverged
+    Case("lr=nan", [*OK, "optimizer.lr=nan"], ["optimizer.lr", "got nan", "> 0"]),
+    Case("weight_decay=nan", [*OK, "optimizer.weight_decay=nan"], ["optimizer.weight_decay", "got nan"]),
+    Case("lr=inf", [*OK, "optimizer.lr=inf"], ["optimizer.lr", "finite", "got inf"]),
+    Case("seed=-1", [*OK, "seed=-1"], ["seed", "got -1", "4294967295"]),
+    Case("grad_clip=nan", [*OK, "trainer.grad_clip=nan"], ["trainer.grad_clip", "got nan"]),
     # 12: resume
     Case(
         "resume without config.yaml",
@@ -282,7 +288,7 @@ CASES = [
 QUICK = [
     "predict bad later row", "cosine T_max=0", "fraction=abc", "inf feature", "empty column impute",
     "epochs=0", "test_fraction=0.99 split", "resume truncated last.pt", "mixed column", "factory oserror",
-    "predict truncated model.pt", "evaluate empty-column run",
+    "predict truncated model.pt", "evaluate empty-column run", "lr=nan", "lr=inf", "seed=-1",
 ]  # fmt: skip
 assert set(QUICK) <= {c.id for c in CASES}
 

@@ -112,7 +112,10 @@ def test_csv_loader_refuses_an_empty_separator_and_duplicate_names_and_reads_na_
     ("name", "key", "bad", "good"),
     [("cosine", "T_max", 0, None), ("cosine", "T_max", -3, 5), ("step", "step_size", 0, 1),
      ("step", "gamma", -1, 0.5), ("plateau", "factor", 2, 0.5), ("plateau", "factor", 1, 0.1),
-     ("none", "warmup_epochs", -1, 0), ("cosine", "eta_min", -1e-3, 0.0), ("plateau", "patience", -1, 0)],
+     ("none", "warmup_epochs", -1, 0), ("cosine", "eta_min", -1e-3, 0.0), ("plateau", "patience", -1, 0),
+     ("step", "gamma", float("nan"), 0.5), ("cosine", "eta_min", float("inf"), 0.0),
+     ("plateau", "min_lr", float("nan"), 0.0), ("plateau", "patience", float("inf"), 3),
+     ("cosine", "T_max", float("inf"), 5)],
 )  # fmt: skip
 def test_scheduler_ranges(name: str, key: str, bad: object, good: object) -> None:
     (problem,) = check_scheduler(name, {key: bad})
@@ -125,6 +128,21 @@ def test_loss_ranges() -> None:
     assert "loss.pos_weight" in check_loss("bce", {"pos_weight": 0})[0]
     assert "loss.delta" in check_loss("huber", {"delta": -1})[0]
     assert check_loss("ce", {"label_smoothing": 1.0}) == [] and check_loss("mse", {}) == []
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("label_smoothing", "nan"),
+        ("pos_weight", "nan"),
+        ("pos_weight", "inf"),
+        ("delta", "nan"),
+        ("delta", "inf"),
+    ],  # fmt: skip
+)
+def test_loss_numbers_must_be_finite(key: str, value: str) -> None:
+    (problem,) = check_loss("ce", {key: float(value)})
+    assert problem.startswith(f"loss.{key} must be ") and problem.endswith(f"got {value}")
 
 
 # ---- enough rows to train on: what validate predicts is what the split does ----------------------
