@@ -16,6 +16,7 @@ import pandas as pd
 from mltrain.components.registry import Registry
 from mltrain.data import memory, tables
 from mltrain.errors import DataError
+from mltrain.files import special_kind
 
 CLASSES, CONTINUOUS = "classes", "continuous"
 
@@ -145,8 +146,7 @@ def csv(
     """
     file = Path(path).expanduser()
     if not file.is_file():
-        where = "is a directory" if file.is_dir() else f"no such file (looked for {file.resolve()})"
-        raise DataError(f"dataset.path={path}: {where}")
+        raise DataError(f"dataset.path={path}: {_not_a_file(file)}")
     if not sep:
         raise DataError("dataset.sep='' is empty; use the column separator, e.g. dataset.sep=';'")
     names = _header(file, path, sep)
@@ -171,6 +171,16 @@ def csv(
         raise DataError(f"dataset.path={path} has no data rows")
     chosen = list(features) if features is not None else [c for c in frame.columns if c != target]
     return Table(file.name, frame, target, chosen, None, None, missing, features is not None)
+
+
+def _not_a_file(file: Path) -> str:
+    """Why ``file`` cannot be read as a table, found without opening it (a named pipe would wait)."""
+    if file.is_dir():
+        return "is a directory"
+    odd = special_kind(file)
+    if odd:
+        return f"is {odd}, not a regular file; name a CSV or Parquet file"
+    return f"no such file (looked for {file.resolve()})"
 
 
 def _header(file: Path, path: str, sep: str) -> list[str]:
