@@ -166,11 +166,25 @@ def csv(
                           f"dataset.path={path} ({'' if exact else 'about '}{rows:,} rows x {n} columns)",
                           "dataset.check_memory=false")  # fmt: skip
     columns = [c for c in names if c in wanted] if wanted else None  # in the file's order
-    frame = tables.read_table(file, sep, columns, {target}, na_values or [], f"dataset.path={path}")
+    frame = _read(file, path, sep, columns, target, na_values or [])
     if frame.empty:
         raise DataError(f"dataset.path={path} has no data rows")
     chosen = list(features) if features is not None else [c for c in frame.columns if c != target]
     return Table(file.name, frame, target, chosen, None, None, missing, features is not None)
+
+
+def _read(
+    file: Path, path: str, sep: str, columns: list[str] | None, target: str, na_values: list[str]
+) -> pd.DataFrame:
+    """The table; running out of memory while reading it is a :class:`DataError` naming the file and the
+    limit (the memory check's estimate can fall short, or be turned off)."""
+    try:
+        return tables.read_table(file, sep, columns, {target}, na_values, f"dataset.path={path}")
+    except MemoryError:
+        raise DataError(
+            f"dataset.path={path}: ran out of memory while reading it ({memory.budget()[1]}); use a sample "
+            "of the rows, fewer columns (dataset.features), or raise the limit"
+        ) from None
 
 
 def _not_a_file(file: Path) -> str:
