@@ -15,6 +15,7 @@ The policy (README, "Suspicious columns"):
 from __future__ import annotations
 
 import logging
+from collections import Counter
 
 import numpy as np
 import pandas as pd
@@ -36,7 +37,7 @@ def column_problems(table: Table) -> list[str]:
     if not table.features:
         given = "dataset.features=[] selects" if table.features_given else f"{table.name} has"
         return [f"{given} no feature columns besides the target {table.target!r}; a model needs at least one"]
-    repeated = sorted({str(c) for c in table.features if table.features.count(c) > 1})
+    repeated = sorted(str(c) for c, n in Counter(table.features).items() if n > 1)
     if repeated:
         return [
             f"dataset.features lists {', '.join(map(repr, repeated))} more than once; name each column once"
@@ -128,6 +129,7 @@ def _identifier(table: Table, column: str) -> tuple[str, str] | None:
 
 def _leave_out(table: Table, columns: list[str]) -> str:
     """A ``dataset.features=[...]`` hint naming every feature but ``columns``."""
-    rest = [str(c) for c in table.features if c not in columns]
+    left_out = set(columns)
+    rest = [str(c) for c in table.features if c not in left_out]
     listed = ",".join(rest[:SHOWN]) + (",..." if len(rest) > SHOWN else "")
     return f"leave it out with dataset.features=[{listed}]" if rest else "it is the only feature column"

@@ -7,6 +7,7 @@ imported inside the loaders that use it, so CSV runs start without paying for it
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,13 +151,13 @@ def csv(
     if not sep:
         raise DataError("dataset.sep='' is empty; use the column separator, e.g. dataset.sep=';'")
     names = _header(file, path, sep)
-    repeated = sorted({str(c) for c in names if names.count(c) > 1})
+    repeated = sorted(str(c) for c, n in Counter(names).items() if n > 1)
     if repeated:
         raise DataError(
             f"dataset.path={path} has more than one column named {', '.join(map(repr, repeated))}; "
             "rename them in the file so each column has its own name"
         )
-    wanted = [target, *features] if features is not None else None
+    wanted = {target, *features} if features is not None else None
     if wanted is not None and not set(wanted) <= set(names):
         wanted = None  # read everything, so the error can list the columns there are
     if check_memory:

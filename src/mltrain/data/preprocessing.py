@@ -134,7 +134,8 @@ class Preprocessor:
                 "leave it out with dataset.features=[...] or give it values"
             )
         categorical = [c for c in table.features if not is_number_column(frame[c])]
-        numeric = [c for c in table.features if c not in categorical]
+        text = set(categorical)
+        numeric = [c for c in table.features if c not in text]
         fill: dict[str, Any] = {}
         mean, scale = [], []
         for c in numeric:  # a column at a time: no copy of the table's training rows
