@@ -37,6 +37,7 @@ class Table:
         missing: ``dataset.missing``: ``error``, ``drop`` or ``impute``.
         features_given: whether the user chose ``features`` (``dataset.features``) rather than taking
             every other column; a suspicious column the user chose is used with a warning, not refused.
+        dropped_rows: rows ``drop_missing`` left out of ``frame`` (recorded in ``summary.json``).
     """
 
     name: str
@@ -47,6 +48,7 @@ class Table:
     input_shape: tuple[int, ...] | None = None
     missing: str = "error"
     features_given: bool = False  # the user listed dataset.features (else: every column but the target)
+    dropped_rows: int = 0  # rows left out for a missing target (or feature, dataset.missing=drop)
 
 
 DATASETS: Registry = Registry("dataset")
