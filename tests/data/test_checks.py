@@ -8,13 +8,15 @@
 from __future__ import annotations
 
 import logging
+import shlex
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from mltrain.commands.fit_data import split_rows
@@ -79,6 +81,21 @@ def test_an_id_column_is_refused_but_text_categories_are_not() -> None:
     assert "column 'id'" in problem and "60 distinct text values in 60 rows" in problem
     few = np.tile([f"city{i}" for i in range(25)], 4)[:60]  # 25 distinct in 60 rows: not an id
     assert column_problems(table(frame(city=few))) == []
+
+
+@pytest.mark.parametrize("odd", [[], ["first name", "2019", "it's"], ["price $", "back\\slash"]])
+def test_the_hint_for_an_id_column_can_be_pasted_as_it_is(
+    compose_fit: Callable[..., DictConfig], odd: list[str]
+) -> None:
+    """Twelve other columns (the hint used to stop at eight and end in ``...``); with names such as
+    ``first name`` and ``2019`` the list is quoted for Hydra and for the shell."""
+    names = [f"c{i}" for i in range(12)] + odd
+    data = frame(**{n: np.arange(60.0) for n in names}, id=[f"user{i}" for i in range(60)])
+    (problem,) = column_problems(table(data))
+
+    override = problem.split("leave it out with ")[1]
+    cfg = compose_fit(["dataset=csv", "dataset.path=d.csv", "dataset.target=y", *shlex.split(override)])
+    assert list(cfg.dataset.features) == ["a", *names]
 
 
 def test_a_suspicious_column_the_user_named_is_used_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
