@@ -176,6 +176,21 @@ def test_keyword_errors_read_as_the_command_s(tmp_path: Path, monkeypatch: pytes
     assert not any(Path("runs/fit").iterdir())  # refused runs leave no directory behind
 
 
+def test_nan_and_infinity_from_python_get_the_command_s_checks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(mltrain.UserError, match=r"optimizer.lr must be > 0, got nan"):
+        mltrain.fit(optimizer={"lr": float("nan")})
+    with pytest.raises(mltrain.UserError) as error:
+        mltrain.fit(seed=-1, trainer={"grad_clip": float("inf")})
+    assert error.value.problems == [
+        "seed must be a whole number from 0 to 4294967295 (2**32 - 1), got -1",
+        "trainer.grad_clip must be a finite number > 0 or null, got inf",
+    ]
+    assert not any(Path("runs/fit").iterdir())  # refused runs leave no directory behind
+
+
 def test_bad_rows_raise_user_error_naming_the_column(penguins: tuple[Path, mltrain.Run]) -> None:
     root, run = penguins
     frame = pd.read_csv(root / "penguins.csv")

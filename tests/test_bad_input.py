@@ -67,6 +67,7 @@ def write_data(folder: Path) -> Path:
     lines[101] = "oops" + lines[101][lines[101].index(",") :]  # a bad row in predict's third chunk
     (folder / "bad_row.csv").write_text("\n".join(lines) + "\n")
     (folder / "bad_factories_9.py").write_text(FACTORIES)
+    os.mkfifo(folder / "pipe.csv")  # opening it for reading would wait for a writer that never comes
     return folder
 
 
@@ -260,6 +261,41 @@ CASES = [
         ["column 'b'", "row 6", "inf"],
     ),  # fmt: skip
     Case("na_values not a list", [*OK, "dataset.na_values=7"], ["dataset.na_values=7"]),
+    # 19: values that gave tracebacks or diverged
+    Case("lr=nan", [*OK, "optimizer.lr=nan"], ["optimizer.lr", "got nan", "> 0"]),
+    Case("weight_decay=nan", [*OK, "optimizer.weight_decay=nan"], ["optimizer.weight_decay", "got nan"]),
+    Case("lr=inf", [*OK, "optimizer.lr=inf"], ["optimizer.lr", "finite", "got inf"]),
+    Case("seed=-1", [*OK, "seed=-1"], ["seed", "got -1", "4294967295"]),
+    Case("grad_clip=nan", [*OK, "trainer.grad_clip=nan"], ["trainer.grad_clip", "got nan"]),
+    # 19: odd files, named without being opened
+    Case("path fifo", fit_csv("pipe.csv"), ["pipe.csv", "is a named pipe"], ["no such file"]),
+    *[
+        Case(
+            f"path {dev}",
+            ["fit", "dataset=csv", f"dataset.path={dev}", "dataset.target=y"],
+            [f"dataset.path={dev}", "is a device, not a regular file"],
+            ["no such file"],
+        )  # fmt: skip
+        for dev in ("/dev/zero", "/dev/null")
+    ],
+    Case(
+        "predict input fifo",
+        [*PREDICT[:2], "input={data}/pipe.csv", *PREDICT[3:]],
+        ["input=", "pipe.csv is a named pipe"],
+        ["no such file"],
+    ),  # fmt: skip
+    Case(
+        "evaluate input /dev/zero",
+        ["evaluate", "run={run}", "input=/dev/zero"],
+        ["input=/dev/zero is a device"],
+        ["no such file"],
+    ),  # fmt: skip
+    Case(
+        "monitor input /dev/null",
+        ["monitor", "run={run}", "input=/dev/null"],
+        ["input=/dev/null is a device"],
+        ["no such file"],
+    ),  # fmt: skip
     # 12: resume
     Case(
         "resume without config.yaml",
@@ -282,7 +318,8 @@ CASES = [
 QUICK = [
     "predict bad later row", "cosine T_max=0", "fraction=abc", "inf feature", "empty column impute",
     "epochs=0", "test_fraction=0.99 split", "resume truncated last.pt", "mixed column", "factory oserror",
-    "predict truncated model.pt", "evaluate empty-column run",
+    "predict truncated model.pt", "evaluate empty-column run", "lr=nan", "lr=inf", "seed=-1",
+    "path fifo", "path /dev/zero", "predict input fifo", "evaluate input /dev/zero",
 ]  # fmt: skip
 assert set(QUICK) <= {c.id for c in CASES}
 

@@ -10,8 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from mltrain.errors import ConfigError
 from mltrain.reporting.records import find_runs, read_run
-from mltrain.rundir import RunDir, override_key, read_overrides, resumed_overrides
+from mltrain.rundir import RunDir, override_key, read_overrides, resume_dir, resumed_overrides
 
 
 def saved_run(tmp_path: Path, lines: str) -> Path:
@@ -128,3 +131,19 @@ def test_reading_runs_back_imports_no_torch(tmp_path: Path) -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.stdout.strip() == "[]", result.stderr
+
+
+@pytest.mark.parametrize("finished", [True, False])
+def test_resume_of_a_kfold_parent_says_kfold_is_not_resumable(tmp_path: Path, finished: bool) -> None:
+    parent = kfold_parent(tmp_path, range(1, 4))
+    (parent / "fold_3" / "checkpoints").mkdir()
+    (parent / "fold_3" / "checkpoints" / "last.pt").write_bytes(b"")
+    if not finished:  # interrupted in its third fold: no cv_summary.json yet
+        (parent / "cv_summary.json").unlink()
+
+    with pytest.raises(ConfigError) as error:
+        resume_dir(str(parent))
+    assert str(error.value) == (
+        f"resume={parent} is a k-fold run: resume= does not support validation=kfold yet; "
+        "start the k-fold run again"
+    )

@@ -9,8 +9,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import pytest
 import pandas as pd
+import pytest
 import yaml
 
 from mltrain import cli
@@ -126,4 +126,4 @@ def test_the_python_api_needs_trust_code_too(finished: Path, tmp_path: Path) -> 
         mltrain.load(run).predict(pd.DataFrame({"sepal length (cm)": [5.0]}))
     assert not marker.exists()
     with pytest.raises(mltrain.UserError, match="interpolation"):
-        mltrain.load(tampered(finished, tmp_path / "other", seed="${oc.env:HOME}")).config
+        _ = mltrain.load(tampered(finished, tmp_path / "other", seed="${oc.env:HOME}")).config

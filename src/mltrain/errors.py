@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+Range = tuple[Callable[[Any], bool], str]  # (is the value fine, what it must be: "> 0", "in [0, 1)")
 
 
 class UserError(Exception):
@@ -38,6 +42,40 @@ def choice_problem(key: str, value: object, choices: Iterable[str]) -> str:
     """The standard message for a value outside a fixed set of choices."""
     choices = sorted(choices)
     return f"{key}={value!s} is not valid; choose from {', '.join(choices)}{did_you_mean(value, choices)}"
+
+
+def range_problems(
+    prefix: str, values: Mapping[str, Any], ranges: Mapping[str, Range], context: str = ""
+) -> list[str]:
+    """The standard messages for the numbers of one config node outside their ranges.
+
+    ``optimizer.lr must be > 0, got -1``. NaN and infinity are never fine, for a key with a range or
+    without one (a list such as ``betas`` included): ``optimizer.lr must be a finite number > 0, got inf``.
+
+    Args:
+        prefix: the node's key with a dot, ``"optimizer."``.
+        values: the node's keys and values.
+        ranges: per key, a test (written so that NaN fails it) and the valid range in words.
+        context: words after the range, e.g. ``" for scheduler=step"``.
+    """
+    problems = []
+    for key, value in values.items():
+        fine, valid = ranges.get(key, (None, ""))
+        if fine is not None and not fine(value):
+            problems.append(f"{prefix}{key} must be {valid}{context}, got {value}")
+        elif not is_finite(value):
+            valid = f" {valid}" if valid else ""
+            problems.append(f"{prefix}{key} must be a finite number{valid}{context}, got {value}")
+    return problems
+
+
+def is_finite(value: Any) -> bool:
+    """False for a float NaN or infinity, or a list holding one; True for anything else (ints, text, None)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return all(is_finite(v) for v in value)
+    return True
 
 
 class DistributedError(Exception):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -135,3 +136,16 @@ def _unlink(path: str | Path | None) -> None:
     if path is not None:
         with contextlib.suppress(OSError):
             os.unlink(path)
+
+
+def special_kind(path: Path) -> str | None:
+    """What ``path`` is when it exists but is neither a regular file nor a directory, found without opening
+    it (opening a named pipe for reading waits for a writer): ``"a named pipe (FIFO)"``, ``"a device"``,
+    ``"a socket"``; ``None`` for a regular file, a directory, or nothing there."""
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError):  # missing, unreadable, or a name the OS refuses: the caller's own message
+        return None
+    kinds = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"),
+             (stat.S_ISSOCK, "a socket"))  # fmt: skip
+    return next((kind for test, kind in kinds if test(mode)), None)

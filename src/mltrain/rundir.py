@@ -32,6 +32,7 @@ from mltrain.files import WriteError, make_dir, read_json
 from mltrain.trust import TRUST_KEY, check_code, named_code, replayable
 
 NAME_LIMIT = 60  # characters of overrides in a run directory's name (the timestamp comes on top)
+KFOLD_RESUME = "resume= does not support validation=kfold yet; start the k-fold run again"
 FOLD = re.compile(r"fold_(\d+)")  # a k-fold parent's fold directories: fold_1 ... fold_<k>
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's when built: a report reads many runs
 _created: list[Path] = []  # run directories unique_run_dir made in this process
@@ -313,11 +314,13 @@ def resume_dir(value: str) -> Path:
     """The run directory ``resume=<value>`` names, checked before Hydra writes anything.
 
     Raises:
-        ConfigError: no such directory, nothing to continue in it, or a live run holds it.
+        ConfigError: no such directory, a k-fold run, nothing to continue in it, or a live run holds it.
     """
     run_dir = Path(value)
     if not run_dir.is_dir():
         raise ConfigError(f"resume={value}: no such run directory")
+    if RunDir(run_dir).is_kfold_parent or RunDir(run_dir).folds():  # finished, or folds begun
+        raise ConfigError(f"resume={value} is a k-fold run: {KFOLD_RESUME}")
     if not RunDir(run_dir).last_checkpoint.is_file():
         raise ConfigError(
             f"resume={value}: no {RunDir.last_checkpoint} in that directory; nothing to continue"

@@ -24,6 +24,7 @@ from mltrain.commands import builders, fit
 from mltrain.config.spec import RunSpec
 from mltrain.errors import ConfigError, DataError
 from mltrain.training.checkpoints import load_checkpoint
+from tests.conftest import write_penguins
 
 Compose = Callable[..., DictConfig]
 SMALL = ["dataset=iris", "model.hidden=[16]", "model.dropout=0.2", "trainer.batch_size=16",
@@ -166,3 +167,17 @@ def test_deterministic_turns_on_torchs_deterministic_algorithms(compose_fit: Com
         assert not torch.are_deterministic_algorithms_enabled()
     finally:
         torch.use_deterministic_algorithms(False)
+
+
+def test_rows_without_a_target_are_counted_in_the_summary(compose_fit: Compose, tmp_path: Path) -> None:
+    frame = pd.read_csv(write_penguins(tmp_path / "p.csv"))
+    frame.loc[[0, 5, 7], "species"] = None
+    frame.to_csv(tmp_path / "p.csv", index=False)
+    cfg = compose_fit(["dataset=csv", f"dataset.path={tmp_path / 'p.csv'}", "dataset.target=species",
+                       "dataset.missing=impute", "trainer.epochs=1", "model.hidden=[4]"])  # fmt: skip
+
+    summary = fit.run(cfg, tmp_path / "run")
+
+    assert summary["data"]["dropped_rows"] == 3
+    data = summary["data"]
+    assert data["train_rows"] + data["val_rows"] + data["test_rows"] == 300 - 3

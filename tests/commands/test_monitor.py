@@ -147,5 +147,7 @@ def test_bad_input_is_a_user_error(cancer, tmp_path: Path) -> None:
         monitored(run, tmp_path / "text.csv", tmp_path)
     with pytest.raises(ConfigError, match="max_drift must be a number >= 0 or null, got 'high'"):
         monitored(run, new, tmp_path, max_drift="high")
+    with pytest.raises(ConfigError, match="max_ks must be a number >= 0 or null, got nan"):
+        monitored(run, new, tmp_path, max_ks=float("nan"))  # no distance is ever past NaN: never an alert
     with pytest.raises(DataError, match="no such file"):
         monitored(run, tmp_path / "nope.csv", tmp_path)

@@ -299,3 +299,25 @@ def test_a_folder_of_damaged_summaries_is_one_error(tmp_path: Path) -> None:
     (tmp_path / "run" / "summary.json").write_text("[]")
     with pytest.raises(ConfigError, match="no readable runs under .*: every summary is damaged"):
         build_sections([tmp_path])
+
+
+def test_a_sweep_s_long_numbers_stay_whole_and_the_test_column_stays(tmp_path: Path) -> None:
+    """An Optuna sweep's float overrides (``lr=0.00705674745067419``) were cut across lines, and the
+    classifier's ``test_accuracy`` was the column left out when the table was too wide (issue 19)."""
+    jobs = tmp_path / "multirun" / "2026-12-01_10-00-00"
+    for i, lr in enumerate([0.00705674745067419, 0.000123456789012345, 0.0312345678901234]):
+        overrides = [f"optimizer.lr={lr}", f"model.dropout={0.1 + i * 0.0123456789}",
+                     f"model.hidden=[{64 * (i + 1)},{64 * (i + 1)}]", f"trainer.batch_size={32 * (i + 1)}",
+                     f"optimizer.weight_decay={0.01 * i + 0.0012345678}"]  # fmt: skip
+        run = fake_run(jobs / str(i), ["dataset=iris", *overrides], 0.9 - i * 0.1, monitor="val_loss")
+        summary = json.loads((run / "summary.json").read_text())
+        summary["test"] = {"test_loss": 0.3, "test_accuracy": 0.88 - i / 100}
+        (run / "summary.json").write_text(json.dumps(summary))
+
+    lines = run_from_args([str(tmp_path)])
+
+    assert "test_accuracy" in lines[1], lines[:3]
+    words = " ".join(lines).split()
+    for shown in ("lr=0.00705675", "lr=0.000123457", "dropout=0.124691", "weight_decay=0.00123457", "0.86"):
+        assert shown in words, (shown, lines)
+    assert max(map(len, lines)) <= 100

@@ -139,6 +139,22 @@ def test_check_optimizer_ranges(kwargs: dict, expected: str) -> None:
     assert check_optimizer("adam", kwargs) == [expected]
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"lr": float("nan")}, "optimizer.lr must be > 0, got nan"),
+        ({"lr": float("inf")}, "optimizer.lr must be a finite number > 0, got inf"),
+        ({"weight_decay": float("nan")}, "optimizer.weight_decay must be >= 0, got nan"),
+        ({"weight_decay": float("inf")}, "optimizer.weight_decay must be a finite number >= 0, got inf"),
+        ({"eps": float("nan")}, "optimizer.eps must be >= 0, got nan"),
+        ({"betas": [0.9, float("nan")]}, "optimizer.betas must be two numbers in [0, 1), got [0.9, nan]"),
+        ({"dampening": float("-inf")}, "optimizer.dampening must be a finite number, got -inf"),
+    ],
+)
+def test_check_optimizer_refuses_nan_and_infinity(kwargs: dict, expected: str) -> None:
+    assert check_optimizer("sgd" if "dampening" in kwargs else "adam", kwargs) == [expected]
+
+
 def test_check_optimizer_nesterov_needs_momentum_without_dampening() -> None:
     assert check_optimizer("sgd", {"nesterov": True, "momentum": 0.9, "dampening": 0.0}) == []
     for kwargs in ({"nesterov": True}, {"nesterov": True, "momentum": 0.9, "dampening": 0.1}):

@@ -330,3 +330,24 @@ def test_objective_must_name_a_history_column(compose_fit: Compose) -> None:
     valid = "valid: loss, accuracy, val_loss, val_accuracy"
     assert problems[1].startswith(f"objective=val_acc is not a history column; {valid}")
     assert "did you mean val_accuracy?" in problems[1]
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("seed=-1", "seed must be a whole number from 0 to 4294967295 (2**32 - 1), got -1"),
+        ("seed=4294967296", "seed must be a whole number from 0 to 4294967295 (2**32 - 1), got 4294967296"),
+        ("trainer.grad_clip=nan", "trainer.grad_clip must be > 0 or null, got nan"),
+        ("trainer.grad_clip=inf", "trainer.grad_clip must be a finite number > 0 or null, got inf"),
+        ("early_stopping.min_delta=nan", "early_stopping.min_delta must be >= 0, got nan"),
+        ("early_stopping.min_delta=inf", "early_stopping.min_delta must be a finite number >= 0, got inf"),
+        ("validation.fraction=nan", "validation.fraction must be between 0 and 1 (exclusive), got nan"),
+        ("dataset.test_fraction=nan", "dataset.test_fraction must be >= 0 and < 1 (or null), got nan"),
+    ],
+)
+def test_numbers_must_be_finite_and_in_range(compose_fit: Compose, override: str, expected: str) -> None:
+    assert validate_config(compose_fit([override])) == [expected]
+
+
+def test_the_largest_seed_numpy_takes_is_valid(compose_fit: Compose) -> None:
+    assert validate_config(compose_fit(["seed=4294967295"])) == []

@@ -8,13 +8,15 @@
 from __future__ import annotations
 
 import logging
+import shlex
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from mltrain.commands.fit_data import split_rows
@@ -81,6 +83,21 @@ def test_an_id_column_is_refused_but_text_categories_are_not() -> None:
     assert column_problems(table(frame(city=few))) == []
 
 
+@pytest.mark.parametrize("odd", [[], ["first name", "2019", "it's"], ["price $", "back\\slash"]])
+def test_the_hint_for_an_id_column_can_be_pasted_as_it_is(
+    compose_fit: Callable[..., DictConfig], odd: list[str]
+) -> None:
+    """Twelve other columns (the hint used to stop at eight and end in ``...``); with names such as
+    ``first name`` and ``2019`` the list is quoted for Hydra and for the shell."""
+    names = [f"c{i}" for i in range(12)] + odd
+    data = frame(**{n: np.arange(60.0) for n in names}, id=[f"user{i}" for i in range(60)])
+    (problem,) = column_problems(table(data))
+
+    override = problem.split("leave it out with ")[1]
+    cfg = compose_fit(["dataset=csv", "dataset.path=d.csv", "dataset.target=y", *shlex.split(override)])
+    assert list(cfg.dataset.features) == ["a", *names]
+
+
 def test_a_suspicious_column_the_user_named_is_used_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     data = mixed().assign(id=[f"user{i}" for i in range(60)])
     with caplog.at_level(logging.WARNING):
@@ -112,7 +129,10 @@ def test_csv_loader_refuses_an_empty_separator_and_duplicate_names_and_reads_na_
     ("name", "key", "bad", "good"),
     [("cosine", "T_max", 0, None), ("cosine", "T_max", -3, 5), ("step", "step_size", 0, 1),
      ("step", "gamma", -1, 0.5), ("plateau", "factor", 2, 0.5), ("plateau", "factor", 1, 0.1),
-     ("none", "warmup_epochs", -1, 0), ("cosine", "eta_min", -1e-3, 0.0), ("plateau", "patience", -1, 0)],
+     ("none", "warmup_epochs", -1, 0), ("cosine", "eta_min", -1e-3, 0.0), ("plateau", "patience", -1, 0),
+     ("step", "gamma", float("nan"), 0.5), ("cosine", "eta_min", float("inf"), 0.0),
+     ("plateau", "min_lr", float("nan"), 0.0), ("plateau", "patience", float("inf"), 3),
+     ("cosine", "T_max", float("inf"), 5)],
 )  # fmt: skip
 def test_scheduler_ranges(name: str, key: str, bad: object, good: object) -> None:
     (problem,) = check_scheduler(name, {key: bad})
@@ -125,6 +145,21 @@ def test_loss_ranges() -> None:
     assert "loss.pos_weight" in check_loss("bce", {"pos_weight": 0})[0]
     assert "loss.delta" in check_loss("huber", {"delta": -1})[0]
     assert check_loss("ce", {"label_smoothing": 1.0}) == [] and check_loss("mse", {}) == []
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("label_smoothing", "nan"),
+        ("pos_weight", "nan"),
+        ("pos_weight", "inf"),
+        ("delta", "nan"),
+        ("delta", "inf"),
+    ],  # fmt: skip
+)
+def test_loss_numbers_must_be_finite(key: str, value: str) -> None:
+    (problem,) = check_loss("ce", {key: float(value)})
+    assert problem.startswith(f"loss.{key} must be ") and problem.endswith(f"got {value}")
 
 
 # ---- enough rows to train on: what validate predicts is what the split does ----------------------

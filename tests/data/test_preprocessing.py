@@ -9,6 +9,7 @@ NumPy or scikit-learn on those rows.
 from __future__ import annotations
 
 import json
+import logging
 import warnings
 
 import numpy as np
@@ -308,6 +309,23 @@ def test_drop_missing_drops_target_gaps_always_and_feature_gaps_on_drop(missing:
     result = drop_missing(_gappy(missing))
     np.testing.assert_array_equal(result.frame["a"].to_numpy(), kept_a)
     assert list(result.frame.index) == list(range(len(kept_a)))
+
+
+@pytest.mark.parametrize(
+    ("missing", "dropped", "said"),
+    [
+        ("drop", 2, "t: dropped 2 of 5 rows: 1 with no target 'target', 1 with a missing feature "
+                    "(dataset.missing=drop)"),
+        ("impute", 1, "t: dropped 1 of 5 rows: 1 with no target 'target'"),
+    ],
+)  # fmt: skip
+def test_drop_missing_says_how_many_rows_it_dropped(
+    missing: str, dropped: int, said: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="mltrain.data.preprocessing"):
+        result = drop_missing(_gappy(missing))
+    assert result.dropped_rows == dropped
+    assert [r.getMessage() for r in caplog.records] == [said]
 
 
 def test_drop_missing_keeps_the_table_description() -> None:

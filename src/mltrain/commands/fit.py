@@ -21,7 +21,7 @@ from mltrain.config.checks import fill_default_metrics
 from mltrain.config.spec import RunSpec
 from mltrain.data.preprocessing import drop_missing
 from mltrain.errors import ConfigError
-from mltrain.rundir import run_lock
+from mltrain.rundir import KFOLD_RESUME, run_lock
 
 
 def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
@@ -43,6 +43,6 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         spec = RunSpec.resolve(cfg)  # the one point where the checked config becomes settings and objects
         if spec.is_kfold:
             if spec.resume:
-                raise ConfigError("resume= does not support validation=kfold yet; start the k-fold run again")
+                raise ConfigError(KFOLD_RESUME)
             return run_kfold(spec, table, out_dir)
         return fit_rows(spec, table, split_rows(spec.splitting, table, spec.loss), out_dir)

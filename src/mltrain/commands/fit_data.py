@@ -22,6 +22,7 @@ from mltrain.config.data_problems import validate
 from mltrain.config.spec import Splitting
 from mltrain.data.columns import UnseenCategories
 from mltrain.data.datasets import DATASETS, Table
+from mltrain.data.memory import budget
 from mltrain.data.preprocessing import Preprocessor, class_codes, split_indices
 from mltrain.errors import ConfigError, DataError
 from mltrain.training.trainer import Split
@@ -59,7 +60,13 @@ def setup_data(cfg: DictConfig) -> Table:
             table = DATASETS.get(cfg.dataset.name)(**options(cfg.dataset))
         except DataError as e:
             problems.append(str(e))
-    validate(cfg, table, problems)
+    try:
+        validate(cfg, table, problems)
+    except MemoryError:  # the data checks hold a column or two more than the table: past a tight limit
+        raise DataError(
+            f"{table.name}: ran out of memory while checking the data ({budget()[1]}); use a sample of the "
+            "rows, fewer columns (dataset.features), or raise the limit"
+        ) from None
     return table
 
 

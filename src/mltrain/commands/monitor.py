@@ -79,8 +79,9 @@ def _thresholds(cfg: DictConfig) -> dict[str, float | None]:
         raise ConfigError([f"{k} is required, e.g. mltrain monitor {k}=..." for k in required])
     values = {k: cfg.get(k) for k in ("max_drift", "max_ks", "max_drop")}
     numbers = {k: v for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    # `not v >= 0` refuses NaN too: no drift is ever past NaN, so it would silence the alert
     bad = [f"{k} must be a number >= 0 or null, got {v!r}" for k, v in values.items()
-           if v is not None and (k not in numbers or v < 0)]  # fmt: skip
+           if v is not None and (k not in numbers or not v >= 0)]  # fmt: skip
     if bad:
         raise ConfigError(bad)
     return {k: None if v is None else float(v) for k, v in values.items()}

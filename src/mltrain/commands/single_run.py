@@ -63,7 +63,9 @@ def fit_rows(
         compile_in_place(model)
     resumed = load_resume(spec, out_dir)
     tracker = setup_tracker(spec)
-    static = describe_run(spec, data, model, device) | ({"fold": fold} if fold is not None else {})
+    static = describe_run(spec, data, model, device, table.dropped_rows) | (
+        {"fold": fold} if fold is not None else {}
+    )
     summary = SummaryWriter(files.summary, tracker, spec.objective, static, resumed=resumed is not None)
     trainer = build_trainer(spec, data, model, tracker, [summary, ProgressCallback()], out_dir, fold)
     if resumed is not None:
@@ -184,8 +186,11 @@ def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix.rstrip("."): node}
 
 
-def describe_run(spec: RunSpec, data: Prepared, model: nn.Module, device: torch.device) -> dict[str, Any]:
-    """The fixed facts of a run that ``summary.json`` records."""
+def describe_run(
+    spec: RunSpec, data: Prepared, model: nn.Module, device: torch.device, dropped_rows: int = 0
+) -> dict[str, Any]:
+    """The fixed facts of a run that ``summary.json`` records; ``dropped_rows``: rows of the file left out
+    for missing values."""
     return {
         "seed": spec.seed,
         "device": str(device),
@@ -195,6 +200,7 @@ def describe_run(spec: RunSpec, data: Prepared, model: nn.Module, device: torch.
             "train_rows": len(data.train),
             "val_rows": len(data.val) if data.val is not None else 0,
             "test_rows": len(data.test) if data.test is not None else 0,
+            "dropped_rows": dropped_rows,
             "features": data.preprocessor.n_features,
             "classes": data.preprocessor.classes,
             "input_shape": list(data.input_shape) if data.input_shape else None,

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mltrain.components.registry import Registry
+from mltrain.errors import Range, range_problems
 
 MULTICLASS, BINARY, REGRESSION = "multiclass", "binary", "regression"
 
@@ -118,13 +119,14 @@ SUGGESTED = {MULTICLASS: "sparse_categorical_crossentropy", BINARY: "binary_cros
              REGRESSION: "mean_squared_error"}  # fmt: skip
 
 
+RANGES: dict[str, Range] = {  # what torch would only reject in the first batch (NaN fails every test)
+    "label_smoothing": (lambda v: 0 <= v <= 1, "between 0 and 1"),
+    "pos_weight": (lambda v: v > 0, "> 0"),
+    "delta": (lambda v: v > 0, "> 0"),
+}
+
+
 def check_loss(name: str, kwargs: dict) -> list[str]:
-    """Range problems torch would only raise in the first batch, phrased with config keys."""
-    problems = []
-    if not 0 <= kwargs.get("label_smoothing", 0.0) <= 1:
-        problems.append(f"loss.label_smoothing must be between 0 and 1, got {kwargs['label_smoothing']}")
-    if kwargs.get("pos_weight", 1.0) <= 0:
-        problems.append(f"loss.pos_weight must be > 0, got {kwargs['pos_weight']}")
-    if kwargs.get("delta", 1.0) <= 0:
-        problems.append(f"loss.delta must be > 0, got {kwargs['delta']}")
-    return problems
+    """Range problems torch would only raise in the first batch, phrased with config keys; every number
+    finite."""
+    return range_problems("loss.", kwargs, RANGES)

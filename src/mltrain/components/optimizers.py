@@ -19,6 +19,7 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 from mltrain.components.registry import Registry
+from mltrain.errors import Range, range_problems
 
 OPTIMIZERS: Registry = Registry("optimizer")
 
@@ -138,21 +139,28 @@ def adamax(
     return torch.optim.Adamax(params, lr=lr, weight_decay=weight_decay, betas=tuple(betas), eps=eps)
 
 
+RANGES: dict[str, Range] = {  # what torch accepts at construction (NaN fails every test)
+    "lr": (lambda v: v > 0, "> 0"),
+    "weight_decay": (lambda v: v >= 0, ">= 0"),
+    "momentum": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "betas": (lambda v: len(v) == 2 and all(0 <= b < 1 for b in v), "two numbers in [0, 1)"),
+    "eps": (lambda v: v >= 0, ">= 0"),
+    "alpha": (lambda v: v >= 0, ">= 0"),
+    "momentum_decay": (lambda v: v >= 0, ">= 0"),
+    "initial_accumulator_value": (lambda v: v >= 0, ">= 0"),
+}
+
+
 def check_optimizer(name: str, kwargs: dict) -> list[str]:
-    """Range problems the optimizer would only raise at construction, phrased with config keys."""
-    problems = []
-    if kwargs.get("lr", 1.0) <= 0:
-        problems.append(f"optimizer.lr must be > 0, got {kwargs['lr']}")
-    if kwargs.get("weight_decay", 0.0) < 0:
-        problems.append(f"optimizer.weight_decay must be >= 0, got {kwargs['weight_decay']}")
-    if not 0 <= kwargs.get("momentum", 0.0) < 1:
-        problems.append(f"optimizer.momentum must be in [0, 1), got {kwargs['momentum']}")
+    """Range problems the optimizer would only raise at construction, phrased with config keys.
+
+    Every number must be finite: ``optimizer.lr=inf`` would be accepted by torch and diverge at once.
+    """
+    shown = {k: list(v) if k == "betas" else v for k, v in kwargs.items()}
+    problems = range_problems("optimizer.", shown, RANGES)
     if kwargs.get("nesterov") and (kwargs.get("momentum", 0.0) <= 0 or kwargs.get("dampening", 0.0) != 0):
         problems.append(
             f"optimizer.nesterov=true needs optimizer.momentum > 0 and optimizer.dampening=0, "
             f"got momentum={kwargs.get('momentum')}, dampening={kwargs.get('dampening')}"
         )
-    betas = kwargs.get("betas", (0.9, 0.999))
-    if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
-        problems.append(f"optimizer.betas must be two numbers in [0, 1), got {list(betas)}")
     return problems

@@ -15,6 +15,7 @@ from torch.optim import Optimizer, lr_scheduler
 
 from mltrain.components.directions import direction
 from mltrain.components.registry import Registry
+from mltrain.errors import Range, range_problems
 
 SCHEDULERS: Registry = Registry("scheduler")
 
@@ -105,20 +106,19 @@ def plateau(
     return EpochScheduler(optimizer, schedule, warmup_epochs, monitor)
 
 
+RANGES: dict[str, Range] = {  # what torch would reject mid-run (NaN fails every test)
+    "warmup_epochs": (lambda v: v >= 0, ">= 0"),
+    "step_size": (lambda v: v >= 1, ">= 1"),
+    "gamma": (lambda v: v > 0, "> 0"),
+    "T_max": (lambda v: v is None or v >= 1, ">= 1 or null (null: trainer.epochs - warmup_epochs)"),
+    "eta_min": (lambda v: v >= 0, ">= 0"),
+    "factor": (lambda v: 0 < v < 1, "between 0 and 1 (exclusive)"),
+    "patience": (lambda v: v >= 0, ">= 0"),
+    "min_lr": (lambda v: v >= 0, ">= 0"),
+}
+
+
 def check_scheduler(name: str, kwargs: dict[str, Any]) -> list[str]:
-    """Range problems torch would raise mid-run (a zero step, a factor above 1), phrased with config keys."""
-    rules = [  # (key, is it fine, what it must be)
-        ("warmup_epochs", lambda v: v >= 0, ">= 0"),
-        ("step_size", lambda v: v >= 1, ">= 1"),
-        ("gamma", lambda v: v > 0, "> 0"),
-        ("T_max", lambda v: v is None or v >= 1, ">= 1 or null (null: trainer.epochs - warmup_epochs)"),
-        ("eta_min", lambda v: v >= 0, ">= 0"),
-        ("factor", lambda v: 0 < v < 1, "between 0 and 1 (exclusive)"),
-        ("patience", lambda v: v >= 0, ">= 0"),
-        ("min_lr", lambda v: v >= 0, ">= 0"),
-    ]
-    return [
-        f"scheduler.{key} must be {valid} for scheduler={name}, got {kwargs[key]}"
-        for key, fine, valid in rules
-        if key in kwargs and not fine(kwargs[key])
-    ]
+    """Range problems torch would raise mid-run (a zero step, a factor above 1), phrased with config keys;
+    every number finite."""
+    return range_problems("scheduler.", kwargs, RANGES, f" for scheduler={name}")

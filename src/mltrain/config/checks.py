@@ -26,12 +26,18 @@ from mltrain.config.catalog import choice_config
 from mltrain.config.schemas import EarlyStoppingConfig, FitConfig, TrainerConfig
 from mltrain.config.spec import watched
 from mltrain.data.datasets import DATASETS, check_synthetic
-from mltrain.errors import choice_problem, did_you_mean
+from mltrain.errors import Range, choice_problem, did_you_mean, range_problems
 from mltrain.training.callbacks.loggers import logger_problems
 
 VALIDATIONS = ("split", "kfold", "none")
 VALIDATION_KEYS = {"split": ("name", "fraction"), "kfold": ("name", "k", "shuffle"), "none": ("name",)}
 MISSING_POLICIES = ("error", "drop", "impute")
+MAX_SEED = 2**32 - 1  # numpy.random.seed's largest
+GRAD_CLIP: Range = (lambda v: v is None or v > 0, "> 0 or null")
+ES_RANGES: dict[str, Range] = {
+    "patience": (lambda v: v is None or v >= 1, ">= 1 or null"),
+    "min_delta": (lambda v: v >= 0, ">= 0"),
+}
 
 
 def fill_default_metrics(cfg: DictConfig) -> None:
@@ -52,7 +58,7 @@ def validate_config(cfg: DictConfig) -> list[str]:
     ]
     if problems:
         return problems  # builders cannot be checked with required keys unset
-    problems = _trainer_problems(cfg.trainer) + _component_problems(cfg)
+    problems = _seed_problems(cfg.seed) + _trainer_problems(cfg.trainer) + _component_problems(cfg)
     problems += _objective_problems(cfg)
     problems += logger_problems(cfg)
     problems += _unknown_keys("", cfg, FitConfig.__dataclass_fields__)
@@ -60,6 +66,13 @@ def validate_config(cfg: DictConfig) -> list[str]:
     problems += _unknown_keys("early_stopping.", cfg.early_stopping, EarlyStoppingConfig.__dataclass_fields__)
     problems += _monitor_problems(cfg)
     return problems + split_problems(cfg)
+
+
+def _seed_problems(seed: int) -> list[str]:
+    """``seed`` seeds Python, NumPy and torch; NumPy's legacy seed takes 0 .. 2**32 - 1, so all three do."""
+    if 0 <= seed <= MAX_SEED:
+        return []
+    return [f"seed must be a whole number from 0 to {MAX_SEED} (2**32 - 1), got {seed}"]
 
 
 def _trainer_problems(t: DictConfig) -> list[str]:
@@ -73,8 +86,7 @@ def _trainer_problems(t: DictConfig) -> list[str]:
     for key in ("num_threads", "limit_train_batches", "limit_val_batches"):
         if t[key] is not None and t[key] < 1:
             problems.append(f"trainer.{key} must be >= 1 or null, got {t[key]}")
-    if t.grad_clip is not None and t.grad_clip <= 0:
-        problems.append(f"trainer.grad_clip must be > 0 or null, got {t.grad_clip}")
+    problems += range_problems("trainer.", {"grad_clip": t.grad_clip}, {"grad_clip": GRAD_CLIP})
     if t.device not in ("auto", "cpu", "mps") and not str(t.device).startswith("cuda"):
         problems.append(choice_problem("trainer.device", t.device, ["auto", "cpu", "cuda", "cuda:N"]))
     return problems
@@ -155,10 +167,7 @@ def _monitor_problems(cfg: DictConfig) -> list[str]:
     problems = []
     columns = history_columns(metric_names(cfg), cfg.validation.name != "none")
     es = cfg.early_stopping
-    if es.patience is not None and es.patience < 1:
-        problems.append(f"early_stopping.patience must be >= 1 or null, got {es.patience}")
-    if es.min_delta < 0:
-        problems.append(f"early_stopping.min_delta must be >= 0, got {es.min_delta}")
+    problems += range_problems("early_stopping.", {k: es[k] for k in ES_RANGES}, ES_RANGES)
     nodes = [("early_stopping", es)]
     if cfg.scheduler.get("name") == "plateau":
         nodes.append(("scheduler", cfg.scheduler))

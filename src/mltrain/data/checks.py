@@ -15,6 +15,9 @@ The policy (README, "Suspicious columns"):
 from __future__ import annotations
 
 import logging
+import re
+import shlex
+from collections import Counter
 
 import numpy as np
 import pandas as pd
@@ -26,7 +29,8 @@ log = logging.getLogger(__name__)
 
 ID_MIN_DISTINCT = 20  # fewer distinct values than this is never called an id column
 ID_SHARE = 0.5  # text columns with distinct values in more than this share of rows are ids
-SHOWN = 8  # columns listed in a dataset.features=[...] hint before it is shortened
+HINT_CHARS = 2000  # longest dataset.features=[...] hint given to paste; a longer list is described instead
+PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")  # a column name Hydra reads as text without quotes
 
 
 def column_problems(table: Table) -> list[str]:
@@ -36,7 +40,7 @@ def column_problems(table: Table) -> list[str]:
     if not table.features:
         given = "dataset.features=[] selects" if table.features_given else f"{table.name} has"
         return [f"{given} no feature columns besides the target {table.target!r}; a model needs at least one"]
-    repeated = sorted({str(c) for c in table.features if table.features.count(c) > 1})
+    repeated = sorted(str(c) for c, n in Counter(table.features).items() if n > 1)
     if repeated:
         return [
             f"dataset.features lists {', '.join(map(repr, repeated))} more than once; name each column once"
@@ -127,7 +131,29 @@ def _identifier(table: Table, column: str) -> tuple[str, str] | None:
 
 
 def _leave_out(table: Table, columns: list[str]) -> str:
-    """A ``dataset.features=[...]`` hint naming every feature but ``columns``."""
-    rest = [str(c) for c in table.features if c not in columns]
-    listed = ",".join(rest[:SHOWN]) + (",..." if len(rest) > SHOWN else "")
-    return f"leave it out with dataset.features=[{listed}]" if rest else "it is the only feature column"
+    """A ``dataset.features=[...]`` hint naming every feature but ``columns``, to paste as it is: names
+    Hydra would not read as text are quoted, and then the override is quoted for the shell."""
+    left_out = set(columns)
+    rest = [str(c) for c in table.features if c not in left_out]
+    if not rest:
+        return "it is the only feature column"
+    override = f"dataset.features=[{','.join(map(_list_item, rest))}]"
+    if len(override) > HINT_CHARS:
+        return f"leave it out by listing the other {len(rest):,} columns in dataset.features=[...]"
+    return f"leave it out with {override if all(_list_item(c) == c for c in rest) else _for_shell(override)}"
+
+
+def _for_shell(override: str) -> str:
+    """The override quoted for a POSIX shell: in double quotes where they keep it as it is, else shlex's."""
+    if any(ch in override for ch in '"$`!') or "\\\\" in override:
+        return shlex.quote(override)
+    return f'"{override}"'
+
+
+def _list_item(name: str) -> str:
+    """``name`` as an item of a Hydra override list: as it is when plain, else quoted (``'first name'``)."""
+    if PLAIN_NAME.fullmatch(name) and name.lower() not in ("true", "false", "null", "nan", "inf"):
+        return name
+    # Hydra reads a backslash as an escape only before a quote (or the closing quote): double just those
+    escaped = re.sub(r"(\\+)(?='|$)", r"\1\1", name).replace("'", "\\'")
+    return f"'{escaped}'"

@@ -7,6 +7,7 @@ imported inside the loaders that use it, so CSV runs start without paying for it
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pandas as pd
 from mltrain.components.registry import Registry
 from mltrain.data import memory, tables
 from mltrain.errors import DataError
+from mltrain.files import special_kind
 
 CLASSES, CONTINUOUS = "classes", "continuous"
 
@@ -35,6 +37,7 @@ class Table:
         missing: ``dataset.missing``: ``error``, ``drop`` or ``impute``.
         features_given: whether the user chose ``features`` (``dataset.features``) rather than taking
             every other column; a suspicious column the user chose is used with a warning, not refused.
+        dropped_rows: rows ``drop_missing`` left out of ``frame`` (recorded in ``summary.json``).
     """
 
     name: str
@@ -45,6 +48,7 @@ class Table:
     input_shape: tuple[int, ...] | None = None
     missing: str = "error"
     features_given: bool = False  # the user listed dataset.features (else: every column but the target)
+    dropped_rows: int = 0  # rows left out for a missing target (or feature, dataset.missing=drop)
 
 
 DATASETS: Registry = Registry("dataset")
@@ -145,18 +149,17 @@ def csv(
     """
     file = Path(path).expanduser()
     if not file.is_file():
-        where = "is a directory" if file.is_dir() else f"no such file (looked for {file.resolve()})"
-        raise DataError(f"dataset.path={path}: {where}")
+        raise DataError(f"dataset.path={path}: {_not_a_file(file)}")
     if not sep:
         raise DataError("dataset.sep='' is empty; use the column separator, e.g. dataset.sep=';'")
     names = _header(file, path, sep)
-    repeated = sorted({str(c) for c in names if names.count(c) > 1})
+    repeated = sorted(str(c) for c, n in Counter(names).items() if n > 1)
     if repeated:
         raise DataError(
             f"dataset.path={path} has more than one column named {', '.join(map(repr, repeated))}; "
             "rename them in the file so each column has its own name"
         )
-    wanted = [target, *features] if features is not None else None
+    wanted = {target, *features} if features is not None else None
     if wanted is not None and not set(wanted) <= set(names):
         wanted = None  # read everything, so the error can list the columns there are
     if check_memory:
@@ -166,11 +169,35 @@ def csv(
                           f"dataset.path={path} ({'' if exact else 'about '}{rows:,} rows x {n} columns)",
                           "dataset.check_memory=false")  # fmt: skip
     columns = [c for c in names if c in wanted] if wanted else None  # in the file's order
-    frame = tables.read_table(file, sep, columns, {target}, na_values or [], f"dataset.path={path}")
+    frame = _read(file, path, sep, columns, target, na_values or [])
     if frame.empty:
         raise DataError(f"dataset.path={path} has no data rows")
     chosen = list(features) if features is not None else [c for c in frame.columns if c != target]
     return Table(file.name, frame, target, chosen, None, None, missing, features is not None)
+
+
+def _read(
+    file: Path, path: str, sep: str, columns: list[str] | None, target: str, na_values: list[str]
+) -> pd.DataFrame:
+    """The table; running out of memory while reading it is a :class:`DataError` naming the file and the
+    limit (the memory check's estimate can fall short, or be turned off)."""
+    try:
+        return tables.read_table(file, sep, columns, {target}, na_values, f"dataset.path={path}")
+    except MemoryError:
+        raise DataError(
+            f"dataset.path={path}: ran out of memory while reading it ({memory.budget()[1]}); use a sample "
+            "of the rows, fewer columns (dataset.features), or raise the limit"
+        ) from None
+
+
+def _not_a_file(file: Path) -> str:
+    """Why ``file`` cannot be read as a table, found without opening it (a named pipe would wait)."""
+    if file.is_dir():
+        return "is a directory"
+    odd = special_kind(file)
+    if odd:
+        return f"is {odd}, not a regular file; name a CSV or Parquet file"
+    return f"no such file (looked for {file.resolve()})"
 
 
 def _header(file: Path, path: str, sep: str) -> list[str]:

@@ -11,13 +11,19 @@ from Parquet and 21.8 from CSV (CSV's fit is estimated as its preparation plus w
 Parquet, 5.6: the final profile of the training rows and the reports). The memory available is the
 kernel's ``MemAvailable``, or less when a cgroup limit (container, SLURM job) says so. Processes that
 train together on one machine (``trainer.nproc``, torchrun) each hold the data, so each gets an equal
-share, measured once before any of them loads anything.
+share, measured once before any of them loads anything. A process's own address-space limit
+(``ulimit -v``, ``RLIMIT_AS``) caps its budget too: what the limit leaves above its present virtual size.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+try:
+    import resource
+except ImportError:  # not on Windows: no address-space limit to read
+    resource = None
 
 from mltrain.errors import DataError
 
@@ -49,10 +55,46 @@ def available_bytes() -> int | None:
     return min(found) if found else None
 
 
+def address_space_limit() -> int | None:
+    """This process's address-space limit in bytes (``ulimit -v``, ``RLIMIT_AS``); ``None`` when unlimited."""
+    if resource is None:
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    return None if soft == resource.RLIM_INFINITY or soft < 0 else soft
+
+
+def address_space_left() -> int | None:
+    """What the address-space limit still lets this process map: the limit less its virtual size now."""
+    limit = address_space_limit()
+    if limit is None:
+        return None
+    try:  # /proc/self/statm: the virtual size in pages comes first
+        size = int(Path("/proc/self/statm").read_text().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        size = 0
+    return max(0, limit - size)
+
+
 def budget_bytes() -> int | None:
-    """What this process may use: its share set by a launcher, else all that is available."""
+    """What this process may use: its share set by a launcher, else all that is available, and no more
+    than its address-space limit leaves."""
+    return budget()[0]
+
+
+def budget() -> tuple[int | None, str]:
+    """:func:`budget_bytes` and, for a message, what sets it: ``"1.2 GiB is available"``, or ``"the
+    address-space limit (ulimit -v) of 2.0 GiB leaves 0.4 GiB"``."""
     given = os.environ.get(BUDGET_ENV)
-    return int(given) if given else available_bytes()
+    share = int(given) if given else available_bytes()
+    left, limit = address_space_left(), address_space_limit()
+    if left is not None and limit is not None and (share is None or left < share):
+        return (
+            left,
+            f"the address-space limit (ulimit -v) of {limit / GIB:.1f} GiB leaves {left / GIB:.1f} GiB",
+        )
+    if share is None:
+        return None, "the memory available is unknown"
+    return share, f"{share / GIB:.1f} GiB is available"
 
 
 def set_budget_share(processes: int) -> None:
@@ -87,13 +129,13 @@ def check_fits(need: int, what: str, switch: str) -> None:
         what: the data, for the message (``dataset.path=big.csv (about 5,000,000 rows x 51 columns)``).
         switch: the override that turns the check off (``dataset.check_memory=false``).
     """
-    budget = budget_bytes()
-    if budget is None or need <= budget:
+    allowed, words = budget()
+    if allowed is None or need <= allowed:
         return
     shared = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
     each = f" (each of the {shared} processes on this machine holds its own copy)" if shared > 1 else ""
     raise DataError(
         f"{what} needs about {need / GIB:.1f} GiB of memory to load and train{each}, but only "
-        f"{budget / GIB:.1f} GiB is available; use a sample of the rows, fewer columns (dataset.features), "
+        f"{words}; use a sample of the rows, fewer columns (dataset.features), "
         f"fewer processes, or a machine with more memory ({switch} skips this check)"
     )

@@ -12,6 +12,7 @@ per row.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import MISSING, asdict, dataclass
 from typing import Any
 
@@ -23,6 +24,8 @@ from mltrain.data.datasets import CLASSES, CONTINUOUS, Table
 from mltrain.data.saved_encoding import encoding_problem
 from mltrain.errors import DataError
 from mltrain.files import DamagedFile
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -64,16 +67,22 @@ def drop_missing(table: Table) -> Table:
 
     A table with nothing to drop is returned as it is (not copied).
     """
-    columns = [*table.features, table.target] if table.missing == "drop" else [table.target]
-    missing = np.zeros(len(table.frame), dtype=bool)
-    for column in dict.fromkeys(columns):
-        missing |= table.frame[column].isna().to_numpy()
+    no_target = table.frame[table.target].isna().to_numpy()
+    missing = no_target.copy()
+    if table.missing == "drop":
+        for column in dict.fromkeys(table.features):
+            missing |= table.frame[column].isna().to_numpy()
     if not missing.any():
         return table
     frame = table.frame.loc[~missing].reset_index(drop=True)
     if frame.empty:
         raise DataError(f"{table.name}: no rows left after dropping rows with missing values")
-    return dataclasses.replace(table, frame=frame)
+    why = [f"{no_target.sum():,} with no target {table.target!r}"] if no_target.any() else []
+    if missing.sum() > no_target.sum():
+        why.append(f"{missing.sum() - no_target.sum():,} with a missing feature (dataset.missing=drop)")
+    log.warning("%s: dropped %s of %s rows: %s", table.name, f"{missing.sum():,}", f"{len(missing):,}",
+                ", ".join(why))  # fmt: skip
+    return dataclasses.replace(table, frame=frame, dropped_rows=int(missing.sum()))
 
 
 def class_codes(labels: pd.Series) -> np.ndarray:
@@ -136,7 +145,8 @@ class Preprocessor:
                 "leave it out with dataset.features=[...] or give it values"
             )
         categorical = [c for c in table.features if not is_number_column(frame[c])]
-        numeric = [c for c in table.features if c not in categorical]
+        text = set(categorical)
+        numeric = [c for c in table.features if c not in text]
         fill: dict[str, Any] = {}
         mean, scale = [], []
         for c in numeric:  # a column at a time: no copy of the table's training rows

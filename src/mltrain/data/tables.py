@@ -220,9 +220,12 @@ def _read_arrow(
         if is_parquet(path):
             raise DataError(f"{source} is not a readable Parquet file: {e}") from e
         return _read_csv_pandas(path, sep, columns, exact, na_values, source)  # pandas copes with more
-    for i, name in enumerate(table.column_names):
-        if name not in exact:
-            table = table.set_column(i, name, _float32_column(table.column(i)))
+    # one new table: set_column in a loop would copy the table's column list once per column (quadratic)
+    narrowed = [
+        c if name in exact else _float32_column(c)
+        for name, c in zip(table.column_names, table.columns, strict=True)
+    ]
+    table = pa.Table.from_arrays(narrowed, names=table.column_names)
     return table.to_pandas(split_blocks=True, self_destruct=True)
 
 

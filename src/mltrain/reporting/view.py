@@ -4,7 +4,7 @@
 
 Per run: ``run`` (its directory under the report's root, the overrides left out of its name), the
 overrides that differ within the section, ``status``, ``best epoch`` (``17 of 20``), the objective, and
-two metrics (the first metric's ``val_`` and ``test_`` columns, else ``val_loss``). Grouped: the group's
+two metrics (the first metric's ``test_`` and ``val_`` columns, else ``val_loss``). Grouped: the group's
 values, ``runs``, statuses, and ``mean ± std`` of the same numbers. Everything else is in ``report.csv``.
 """
 
@@ -20,7 +20,9 @@ from mltrain.reporting.records import RunRecord
 from mltrain.reporting.table import Section, differing, resolved
 from mltrain.rundir import slug
 
-PREFERRED = ("val_{m}", "test_{m}", "val_loss", "test_loss")  # metric columns shown, in this order
+# metric columns shown, in this order: the held-out test score first, so a table too wide for both keeps it
+PREFERRED = ("test_{m}", "val_{m}", "val_loss", "test_loss")
+DIGITS = 6  # significant digits of a number in the overrides column (all of them are in report.csv)
 SHOWN_METRICS = 2  # metric columns beside the objective
 MIN_WRAP = 12  # narrowest the overrides and the run columns get when the table is too wide
 GAP = 2  # spaces between columns
@@ -163,7 +165,7 @@ def _groups_view(section: Section) -> View:
     columns = ["group", "runs", "status", section.monitor, *metrics]
     rows = []
     for _, g in groups.iterrows():
-        values = " ".join(f"{names[k]}={_tail(str(g[k]))}" for k in keys if str(g[k]) not in ("", "nan"))
+        values = " ".join(f"{names[k]}={_shown(str(g[k]))}" for k in keys if str(g[k]) not in ("", "nan"))
         numbers = [number(g.get(f"{c}_mean"), g.get(f"{c}_std")) for c in ("objective", *metrics)]
         rows.append([values or "(all)", str(g["runs"]), str(g["status"]), *numbers])
     return View(section.title, columns, rows, 3, wraps=0, optional=max(0, len(metrics) - 1))
@@ -207,12 +209,19 @@ def short_names(keys: list[str]) -> dict[str, str]:
 def condensed(run: RunRecord, keys: list[str]) -> str:
     """``optimizer=sgd lr=0.01 path=data.csv``: the run's values of ``keys``, short; unset ones left out."""
     names = short_names(keys)
-    return " ".join(f"{names[k]}={_tail(v)}" for k in keys if (v := resolved(run, k)))
+    return " ".join(f"{names[k]}={_shown(v)}" for k in keys if (v := resolved(run, k)))
 
 
-def _tail(value: str) -> str:
-    """A path's last part (``data/train.csv`` -> ``train.csv``); any other value as it is."""
-    return value.rstrip("/").rsplit("/", 1)[-1] if "/" in value and not value.startswith("[") else value
+def _shown(value: str) -> str:
+    """A path's last part (``data/train.csv`` -> ``train.csv``), a long number to 6 significant digits
+    (``0.00705674745067419`` -> ``0.00705675``, so it never wraps in the middle); any other value as it is."""
+    if "/" in value and not value.startswith("["):
+        return value.rstrip("/").rsplit("/", 1)[-1]
+    try:
+        short = f"{float(value):.{DIGITS}g}"
+    except ValueError:
+        return value
+    return short if len(short) < len(value) and any(c in value for c in ".eE") else value
 
 
 def number(value: Any, std: Any = None) -> str:

@@ -25,6 +25,7 @@ import pandas as pd
 from mltrain.data import tables
 from mltrain.data.columns import is_number_column, to_float32
 from mltrain.errors import DataError
+from mltrain.files import special_kind
 from mltrain.serving.saved_model import SavedRun, csv_options
 
 
@@ -57,6 +58,9 @@ def input_chunks(
     path = Path(path)
     if path.is_dir():  # a partitioned Parquet data set is a directory: name one of its files
         raise DataError(f"{source} is a directory; name one CSV or Parquet file")
+    odd = special_kind(path)
+    if odd:  # checked before anything opens it: reading a named pipe would wait for a writer
+        raise DataError(f"{source} is {odd}, not a regular file; name one CSV or Parquet file")
     if not path.is_file():
         raise DataError(f"{source}: no such file")
     pre = saved.preprocessor
