@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -22,9 +23,11 @@ from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
+from mltrain import cli
 from mltrain.commands import fit
 from mltrain.config.schemas import register_schemas
 from mltrain.rundir import install_resolvers as _install_resolvers
+from mltrain.rundir import unique_run_dir
 
 SEED = 0
 
@@ -117,3 +120,21 @@ def cancer_csvs(root: Path) -> tuple[Path, Path, Path]:
     for part, path in zip((train, new, shifted), paths, strict=True):
         part.to_csv(path, index=False)
     return paths
+
+
+@pytest.fixture
+def in_process(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Iterator[Callable]:
+    """``run(args, cwd) -> (status, stderr)``: ``cli.main(args)`` in this process, as the script runs it."""
+    monkeypatch.setattr(sys, "argv", ["mltrain"])
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
+    sigterm = signal.getsignal(signal.SIGTERM)
+
+    def run(args: list[str], cwd: Path) -> tuple[int, str]:
+        unique_run_dir.cache_clear()  # a new process would name a new directory
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as stopped:
+            cli.main(args)
+        return stopped.value.code, capsys.readouterr().err
+
+    yield run
+    signal.signal(signal.SIGTERM, sigterm)

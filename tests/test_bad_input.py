@@ -14,10 +14,9 @@ import json
 import os
 import pickle
 import shutil
-import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +26,6 @@ import pytest
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
-from mltrain import cli
 from mltrain import rundir as rundirs
 from mltrain.commands import fit
 from mltrain.config.schemas import register_schemas
@@ -329,24 +327,6 @@ def params(quick: list[str]) -> list:
 
 
 # ---- running a case -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def in_process(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Iterator[Callable]:
-    """``run(args, cwd) -> (status, stderr)``: ``cli.main(args)`` in this process, as the script runs it."""
-    monkeypatch.setattr(sys, "argv", ["mltrain"])
-    monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
-    sigterm = signal.getsignal(signal.SIGTERM)
-
-    def run(args: list[str], cwd: Path) -> tuple[int, str]:
-        rundirs.unique_run_dir.cache_clear()  # a new process would name a new directory
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as stopped:
-            cli.main(args)
-        return stopped.value.code, capsys.readouterr().err
-
-    yield run
-    signal.signal(signal.SIGTERM, sigterm)
 
 
 def subprocess_run(args: list[str], cwd: Path) -> tuple[int, str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -96,24 +97,32 @@ BAD_INPUTS = [
     ("args", "expected"), BAD_INPUTS, ids=lambda v: " ".join(v) if isinstance(v, list) else ""
 )
 def test_bad_input_exits_2_with_one_clear_message(
-    tmp_path: Path, args: list[str], expected: list[str]
+    tmp_path: Path,
+    args: list[str],
+    expected: list[str],
+    in_process: Callable,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    result = mltrain("fit", *args, cwd=tmp_path)
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr and "Error executing job" not in result.stderr
-    assert result.stderr.startswith("error: ")
+    monkeypatch.chdir(tmp_path)  # cli.main in this process: a subprocess adds nothing to the message
+    returncode, stderr = in_process(["fit", *args], tmp_path)
+    assert returncode == 2, stderr
+    assert "Traceback" not in stderr and "Error executing job" not in stderr
+    assert stderr.startswith("error: ")
     for text in expected:
-        assert text in result.stderr
+        assert text in stderr
     assert not (tmp_path / "runs" / "fit").exists() or not any((tmp_path / "runs" / "fit").iterdir())
 
 
-def test_missing_values_are_named_with_counts(tmp_path: Path) -> None:
+def test_missing_values_are_named_with_counts(
+    tmp_path: Path, in_process: Callable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
     data = write_penguins(tmp_path / "p.csv", missing=True)
-    args = ("fit", "dataset=csv", f"dataset.path={data}", "dataset.target=species")
-    result = mltrain(*args, "dataset.features=[island,bill_depth,flipperlength]", cwd=tmp_path)
-    assert result.returncode == 2
-    assert "'bill_depth' (3 rows)" in result.stderr and "dataset.missing=drop" in result.stderr
-    assert "column 'flipperlength' is not in p.csv" in result.stderr  # reported in the same message
+    args = ["fit", "dataset=csv", f"dataset.path={data}", "dataset.target=species"]
+    returncode, stderr = in_process([*args, "dataset.features=[island,bill_depth,flipperlength]"], tmp_path)
+    assert returncode == 2
+    assert "'bill_depth' (3 rows)" in stderr and "dataset.missing=drop" in stderr
+    assert "column 'flipperlength' is not in p.csv" in stderr  # reported in the same message
 
 
 @pytest.mark.slow  # subprocess runs: the default suite's budget (test_flow.py walks the same path)
