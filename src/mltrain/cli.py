@@ -73,12 +73,11 @@ def _dispatch(args: list[str]) -> None:
     from mltrain import completion
 
     completion.strip_command(command)
-    if command == "fit" and int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under torchrun
-        from mltrain.launch import ranks as launch
+    from mltrain.launch import join_torchrun
 
-        if launch.torchrun_rank():
-            sys.exit(launch.follow())  # ranks > 0 run the jobs rank 0 composes and shares
-        launch.lead()
+    follower = join_torchrun(command)  # under torchrun, ranks > 0 run the jobs rank 0 composes and shares
+    if follower is not None:
+        sys.exit(follower)
     _run_command(command, rest)
 
 
