@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from mltrain.files import atomic_file, make_subdir
+from mltrain.files import atomic_file
 from mltrain.rundir import RunDir
 
 SKIP = ("epoch", "lr", "time_s", "fold")
@@ -167,7 +167,7 @@ def _whole_epochs(ax: Any, epochs: list[int]) -> None:
 
 
 def _save(fig: Any, out_dir: Path, name: str) -> str:
-    make_subdir(RunDir(out_dir).plots)
+    RunDir(out_dir).plots.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     with atomic_file(RunDir(out_dir).plots / name, "wb") as f:
         fig.savefig(f, format="png", dpi=100)
