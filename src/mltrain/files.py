@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 TEMP_SUFFIX = ".tmp"
+GONE = "the directory no longer exists (deleted while mltrain was writing in it)"  # a WriteError's reason
 
 
 class WriteError(OSError):
@@ -43,7 +44,8 @@ def atomic_file(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
         mode: ``"w"`` (text, UTF-8, no newline translation) or ``"wb"``.
 
     Raises:
-        WriteError: the write failed; ``filename`` is ``path`` and ``path`` itself is unchanged.
+        WriteError: the write failed; ``filename`` is ``path`` (its folder when that no longer exists) and
+            ``path`` itself is unchanged.
     """
     path = Path(path)
     tmp = None
@@ -54,6 +56,11 @@ def atomic_file(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
         with os.fdopen(fd, mode, **text) as f:
             yield f
         os.replace(tmp, path)
+    except FileNotFoundError as e:
+        _unlink(tmp)
+        if path.parent.is_dir():
+            raise WriteError(e.errno, e.strerror or str(e), str(path)) from e
+        raise WriteError(e.errno, GONE, str(path.parent)) from e  # deleted while a run was writing in it
     except OSError as e:
         _unlink(tmp)
         raise WriteError(e.errno, e.strerror or str(e), str(path)) from e
@@ -107,6 +114,23 @@ def make_dir(directory: Path, key: str | None = None) -> Path:
         raise WriteError(e.errno, e.strerror or str(e), where) from e
     if not os.access(directory, os.W_OK | os.X_OK):
         raise WriteError(13, "no permission to write in this directory", where)
+    return directory
+
+
+def make_subdir(directory: Path) -> Path:
+    """Make ``directory`` (a folder of a run, such as ``checkpoints/``) inside its existing parent.
+
+    Raises:
+        WriteError: naming the parent when it is gone (a run directory deleted while the run lives), or
+            ``directory`` for any other failure.
+    """
+    directory = Path(directory)
+    try:
+        directory.mkdir(exist_ok=True)
+    except FileNotFoundError as e:
+        raise WriteError(e.errno, GONE, str(directory.parent)) from e
+    except OSError as e:
+        raise WriteError(e.errno, e.strerror or str(e), str(directory)) from e
     return directory
 
 

@@ -83,7 +83,8 @@ def write_failure(error: BaseException | None) -> str | None:
     full = error is not None and error.errno in FULL_DISK
     if not (isinstance(error, WriteError) or full) or not error.filename:
         return None
-    return f"cannot write {error.filename}: {error.strerror or error}; the files written before it are intact"
+    reason = f"cannot write {error.filename}: {error.strerror or error}"
+    return reason if error.errno == errno.ENOENT else f"{reason}; the files written before it are intact"
 
 
 def of_summary(summary: Mapping[str, Any], out_dir: Path) -> Outcome | None:

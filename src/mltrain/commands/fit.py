@@ -21,7 +21,7 @@ from mltrain.config.checks import fill_default_metrics
 from mltrain.config.spec import RunSpec
 from mltrain.data.preprocessing import drop_missing
 from mltrain.errors import ConfigError
-from mltrain.rundir import KFOLD_RESUME, run_lock
+from mltrain.rundir import KFOLD_RESUME, holding_run_lock
 
 
 def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
@@ -37,7 +37,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with run_lock(out_dir):
+    with holding_run_lock(out_dir):  # taken before Hydra wrote here on the single run's path
         fill_default_metrics(cfg)
         table = drop_missing(setup_data(cfg))
         spec = RunSpec.resolve(cfg)  # the one point where the checked config becomes settings and objects

@@ -87,12 +87,14 @@ def fit_rows(
         with held_interrupts():  # model.pt first: a summary that says completed always has its model
             save_checkpoint(files.model, model.state_dict())
             result = summary.finish(trainer, fields)
+        finish_loggers(loggers, result)
+        _log_outcome(result, out_dir)
     except BaseException as error:
-        if not result:  # a signal held until the outcome was written leaves it as it is
+        # a signal held while the outcome was written still ends the process (exit 130/143), so the summary
+        # says interrupted, as the exit does; resume= finishes the run. A later failure leaves the outcome.
+        if not result or isinstance(error, KeyboardInterrupt):
             summary.fail(trainer, error)
         raise
-    finish_loggers(loggers, result)
-    _log_outcome(result, out_dir)
     return result
 
 

@@ -16,6 +16,7 @@ config directories (``-cd``, ``-cp``, ``-cn``); its task calls :func:`run_task` 
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -28,21 +29,23 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import run_job
 from hydra.types import HydraContext, RunMode
-from omegaconf import DictConfig, OmegaConf, read_write
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from mltrain.config.messages import user_message
 from mltrain.config.schemas import register_schemas
 from mltrain.errors import ConfigError, UserError
-from mltrain.files import WriteError, make_dir
+from mltrain.files import WriteError, atomic_write_text, make_dir
 from mltrain.launch.runner import run_command
 from mltrain.outcomes import write_failure
 from mltrain.rundir import (
+    RunDir,
     check_unlocked,
     hydra_quoted,
     install_resolvers,
     remove_if_unused,
     resume_dir,
     resumed_overrides,
+    run_lock,
     unique_run_dir,
     unquote,
 )
@@ -126,14 +129,55 @@ def run(command: str, args: list[str], from_shell: bool = True, console_log: boo
         callbacks = Callbacks(cfg)
         callbacks.on_run_start(config=cfg, config_name=command)
         context = HydraContext(config_loader=GlobalHydra.instance().config_loader(), callbacks=callbacks)
-        with contextlib.nullcontext() if console_log else _file_log(cfg, run_dir):
-            ret = run_job(
-                task_function=lambda task_cfg: finished.append(run_task(command, task_cfg)),
-                config=cfg, job_dir_key="hydra.run.dir", job_subdir_key=None, hydra_context=context,
-                configure_logging=console_log,
-            )  # fmt: skip
+        with run_lock(run_dir), _log_errors_dropped():  # nothing is written in run_dir before the lock
+            _save_hydra_files(cfg, run_dir)
+            with contextlib.nullcontext() if console_log else _file_log(cfg, run_dir):
+                ret = run_job(
+                    task_function=lambda task_cfg: finished.append(run_task(command, task_cfg)),
+                    config=cfg, job_dir_key="hydra.run.dir", job_subdir_key=None, hydra_context=context,
+                    configure_logging=console_log,
+                )  # fmt: skip
         callbacks.on_run_end(config=cfg, config_name=command, job_return=ret)
     return replace(finished[0], run_dir=run_dir)
+
+
+def _save_hydra_files(cfg: DictConfig, run_dir: Path) -> None:
+    """Hydra's record of the job (``.hydra/``: the config, Hydra's own, the overrides), written as Hydra's
+    ``run_job`` would but atomically and by the lock's holder; ``run_job`` is then told not to.
+
+    Raises:
+        WriteError: naming the file that could not be written (a full or read-only disk).
+    """
+    subdir = cfg.hydra.output_subdir
+    if subdir is None:  # resume=: the run's .hydra/ keeps the overrides it was started with
+        return
+    out, run = make_dir(run_dir / subdir), RunDir(run_dir)
+    hydra_cfg = OmegaConf.masked_copy(cfg, "hydra")
+    with read_write(hydra_cfg), open_dict(hydra_cfg):
+        hydra_cfg.hydra.runtime.output_dir = str(run_dir.absolute())
+    task_cfg = copy.deepcopy(cfg)
+    with read_write(task_cfg), open_dict(task_cfg):
+        del task_cfg["hydra"]
+    overrides = cfg.hydra.overrides.task
+    for name, node in (
+        (run.hydra_config, task_cfg),
+        (run.hydra_yaml, hydra_cfg),
+        (run.hydra_overrides, overrides),
+    ):
+        atomic_write_text(out / name.name, OmegaConf.to_yaml(node))
+    with read_write(cfg.hydra):
+        cfg.hydra.output_subdir = None
+
+
+@contextlib.contextmanager
+def _log_errors_dropped() -> Iterator[None]:
+    """A log line that cannot be written (a full disk under ``<run>/<command>.log``) is dropped, not
+    reported with a traceback on stderr: the write that matters fails too and says so in one line."""
+    raising, logging.raiseExceptions = logging.raiseExceptions, False
+    try:
+        yield
+    finally:
+        logging.raiseExceptions = raising
 
 
 def compose(command: str, overrides: list[str], from_shell: bool = False, log: bool = False) -> DictConfig:

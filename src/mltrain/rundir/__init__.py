@@ -17,6 +17,7 @@ resolvers, path quoting), ``locking.py`` (the run lock and what ``resume=`` take
 from mltrain.rundir.layout import FOLD, KFOLD_RESUME, RunDir, RunFile
 from mltrain.rundir.locking import (
     check_unlocked,
+    holding_run_lock,
     override_key,
     read_overrides,
     resume_dir,
@@ -35,7 +36,8 @@ from mltrain.rundir.naming import (
 )
 
 __all__ = [
-    "FOLD", "KFOLD_RESUME", "NAME_LIMIT", "RunDir", "RunFile", "check_unlocked", "hydra_quoted",
-    "install_resolvers", "new_run_dir", "override_key", "read_overrides", "remove_if_unused", "resume_dir",
+    "FOLD", "KFOLD_RESUME", "NAME_LIMIT", "RunDir", "RunFile", "check_unlocked", "holding_run_lock",
+    "hydra_quoted", "install_resolvers", "new_run_dir", "override_key", "read_overrides", "remove_if_unused",
+    "resume_dir",
     "resumed_overrides", "run_lock", "slug", "unique_run_dir", "unquote",
 ]  # fmt: skip

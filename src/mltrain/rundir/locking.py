@@ -1,6 +1,7 @@
 """The run lock (one live process per run directory) and what ``resume=`` takes back from a directory.
 
 with run_lock(out_dir): ...                 # .lock with this process's pid, flock-held while it runs
+with holding_run_lock(out_dir): ...         # the same, unless this process (or its launcher) holds it
 resumed_overrides(run_dir, given)           # the run's own overrides, vetted (mltrain.trust), then given
 """
 
@@ -14,31 +15,89 @@ from pathlib import Path
 from typing import Any
 
 from mltrain.errors import ConfigError
+from mltrain.files import WriteError
 from mltrain.rundir.layout import KFOLD_RESUME, RunDir
 from mltrain.trust import TRUST_KEY, check_code, named_code, replayable
+
+HOLDER_ENV = "MLTRAIN_RUN_LOCK"  # <pid>:<run dir> of the process that holds a run's lock, for its workers
+_held: set[str] = set()  # the run directories this process holds
 
 
 @contextlib.contextmanager
 def run_lock(out_dir: Path) -> Iterator[None]:
     """Hold ``<out_dir>/.lock`` (``flock``, with this process's pid in it) while the run lives.
 
-    The file is removed when the run ends; a killed process's lock is released by the OS.
+    Taken atomically (the check is the lock) before anything else is written in ``out_dir``: the single
+    run's path takes it before Hydra writes ``.hydra/``. The file is removed when the run ends; a killed
+    process's lock is released by the OS.
 
     Raises:
         ConfigError: another live process holds the directory.
+        WriteError: the lock file cannot be made (a read-only directory, a full disk), naming it.
     """
+    key = str(Path(out_dir).resolve())
     lock = RunDir(out_dir).lock
-    with open(lock, "a+", encoding="utf-8") as f:
-        _lock_or_refuse(f, out_dir)
+    with _locked(lock, out_dir) as f:
         f.seek(0)
         f.truncate()
         f.write(f"{os.getpid()}\n")
         f.flush()
+        _held.add(key)
+        outer = os.environ.get(HOLDER_ENV)
+        os.environ[HOLDER_ENV] = f"{os.getpid()}:{key}"  # for the workers it starts (launch/local.py)
         try:
             yield
         finally:
+            _held.discard(key)
+            _restore_env(outer)
             with contextlib.suppress(OSError):
                 os.unlink(lock)
+
+
+@contextlib.contextmanager
+def holding_run_lock(out_dir: Path) -> Iterator[None]:
+    """:func:`run_lock`, unless this process, or the launcher that started this ``trainer.nproc`` worker,
+    holds ``out_dir``'s lock already (the single run's path took it before Hydra wrote there).
+
+    Raises:
+        ConfigError, WriteError: as :func:`run_lock`.
+    """
+    key = str(Path(out_dir).resolve())
+    if key in _held or os.environ.get(HOLDER_ENV) == f"{os.getppid()}:{key}":
+        yield
+        return
+    with run_lock(out_dir):
+        yield
+
+
+@contextlib.contextmanager
+def _locked(lock: Path, out_dir: Path) -> Iterator[Any]:
+    """``lock`` open and ``flock``-ed; retried when its holder removed it between our open and our lock."""
+    for _ in range(10):
+        try:
+            f = open(lock, "a+", encoding="utf-8")  # noqa: SIM115 - closed below, or handed to the caller
+        except OSError as e:
+            raise WriteError(e.errno, e.strerror or str(e), str(lock)) from e
+        with f:
+            _lock_or_refuse(f, out_dir)
+            if _same_file(lock, f):
+                yield f
+                return
+    raise ConfigError(f"run directory {out_dir}: its lock {lock} keeps changing; another process is using it")
+
+
+def _same_file(path: Path, f: Any) -> bool:
+    try:
+        return os.stat(path).st_ino == os.fstat(f.fileno()).st_ino
+    except OSError:
+        return False
+
+
+def _restore_env(value: str | None) -> None:
+    if value is None:
+        os.environ.pop(HOLDER_ENV, None)
+    else:
+        os.environ[HOLDER_ENV] = value
 
 
 def check_unlocked(out_dir: Path) -> None:

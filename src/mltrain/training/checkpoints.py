@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from mltrain.errors import DataError
-from mltrain.files import atomic_file
+from mltrain.files import atomic_file, make_subdir
 from mltrain.training.callbacks.early_stopping import EarlyStopping
 from mltrain.training.trainer import Trainer
 
@@ -74,9 +74,13 @@ def restore(trainer: Trainer, early_stopping: EarlyStopping | None, state: dict[
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """``torch.save`` to a temporary file in the same directory, then rename it over ``path``."""
+    """``torch.save`` to a temporary file in the same directory, then rename it over ``path``.
+
+    Its folder (``checkpoints/``) is made inside an existing run directory, never the run directory
+    itself: a run whose directory was deleted fails at its next write instead of making a new one.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_subdir(path.parent)
     with atomic_file(path, "wb") as f:
         try:
             torch.save(state, f)

@@ -145,6 +145,8 @@ class SummaryWriter(Callback):
 
     def fail(self, trainer: Trainer, error: BaseException) -> None:
         """Record an interruption or a failure; a summary that cannot be written is only logged."""
+        if not self.path.parent.is_dir():
+            return  # the run directory was deleted: nothing to record into (the error names it)
         status = INTERRUPTED if isinstance(error, KeyboardInterrupt) else FAILED
         if status == FAILED or trainer.status != INTERRUPTED:  # the trainer names the epoch it stopped in
             trainer.message = _describe(error)
