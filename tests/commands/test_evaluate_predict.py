@@ -107,7 +107,8 @@ def test_commands_exit_2_on_bad_input_and_3_on_a_metric_drop(
     typo = mltrain("evaluate", f"run={run}", "max_dorp=0.1", cwd=tmp_path)
     assert (
         typo.returncode == 2
-        and "valid keys of the config: run, input, max_drop, trust_code; did you mean max_drop?" in typo.stderr
+        and "valid keys of the config: run, input, max_drop, trust_code; did you mean max_drop?"
+        in typo.stderr
     )
     frame = pd.read_csv(data)
     frame.assign(species=frame.species.sample(frac=1.0, random_state=1).to_numpy()).to_csv(
