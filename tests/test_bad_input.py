@@ -232,7 +232,7 @@ CASES = [
     ),
     Case(
         "predict factory OSError",
-        PREDICT,
+        [*PREDICT, "trust_code=true"],  # the user's own run: its factory may be imported
         ["model.factory=bad_factories_9:oserror", "FileNotFoundError"],
         ["cannot write"],
         factory_oserror,

@@ -6,6 +6,7 @@ exiting with status 2.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from mltrain.config.catalog import command_keys, group_choices
@@ -66,6 +67,12 @@ def _missing_choice(group: str, value: str, options: list[str] | None) -> str:
     return f"{group}={value} is not a choice; valid: {', '.join(choices)}{did_you_mean(value, choices)}"
 
 
+# OmegaConf's refusal of a typed key's value: "Value 'abc' of type 'str' could not be converted to Integer"
+NOT_CONVERTED = re.compile(
+    r"Value '(?P<value>.*)' of type '\w+' could not be converted to (?P<kind>Integer|Float)"
+)
+
+
 def _omegaconf_message(error: Any, context: str, command: str) -> str:
     """``trainer.epochs=abc: Value 'abc' could not be converted to Integer`` from OmegaConf's report."""
     first = str(error).splitlines()[0].strip()
@@ -76,6 +83,10 @@ def _omegaconf_message(error: Any, context: str, command: str) -> str:
     lead = context.splitlines()[0].strip() if context else ""
     if "is not a valid bool" in first:  # OmegaConf takes true/false, yes/no, on/off, 1/0
         first += "; valid: true, false"
+    converted = NOT_CONVERTED.search(first)
+    if key and converted:  # a schema's typed key: say what it takes, as the commands' own checks do
+        kind = "a whole number" if converted["kind"] == "Integer" else "a number"
+        return f"{key} must be {kind}, got {converted['value']!r}"
     return f"{key}: {first}" if key else (f"{lead} {first}".strip())
 
 
