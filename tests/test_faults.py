@@ -147,6 +147,8 @@ KILLER = """
 import os, signal, sys
 real, calls = os.replace, []
 def replace(src, dst):
+    if "/.hydra/" in str(dst):  # Hydra's record of the job, before the run's first file: not counted
+        return real(src, dst)
     calls.append(dst)
     if len(calls) - 1 == {n} and {before}:
         os.kill(os.getpid(), {sig})
@@ -160,7 +162,8 @@ main(sys.argv[1:])
 
 
 def mltrain_killed_at(n: int, sig: int, before: bool, run: Path) -> subprocess.CompletedProcess:
-    """``mltrain fit`` that sends itself ``sig`` just before (or after) its ``n``-th atomic write."""
+    """``mltrain fit`` that sends itself ``sig`` just before (or after) the ``n``-th atomic write of the run's
+    files (the order :func:`write_order` records; ``.hydra/``, written first by the job, is not counted)."""
     code = KILLER.format(n=n, sig=int(sig), before=before)
     args = ["fit", *RUN, f"hydra.run.dir={run}"]
     return subprocess.run([sys.executable, "-c", code, *args], cwd=run.parent, capture_output=True,
