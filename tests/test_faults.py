@@ -177,6 +177,7 @@ def resume(run: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)  # fmt: skip
 
 
+@pytest.mark.slow  # 10 s; test_a_signal_at_every_write_then_resume_gives_the_same_run covers this point too
 def test_sigkill_at_the_second_epochs_checkpoint_then_resume_gives_the_same_run(
     compose_fit: Compose, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

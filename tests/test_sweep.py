@@ -36,6 +36,7 @@ def test_grid_sweep_records_every_job_and_survives_divergence_and_errors(tmp_pat
     assert table.overrides[0] == expected
 
 
+@pytest.mark.slow  # 6 s of subprocess; the grid sweep walks the -m path in the default suite
 def test_optuna_random_search_maximises_an_accuracy_objective(tmp_path: Path) -> None:
     result = mltrain(
         "fit", "-m", "hydra/sweeper=optuna", "hydra/sweeper/sampler=random", "hydra.sweeper.sampler.seed=0",
