@@ -27,6 +27,7 @@ from mltrain.data.datasets import DATASETS
 from mltrain.rundir import read_overrides, slug
 from tests.conftest import mltrain as mltrain_command
 from tests.conftest import write_penguins
+from tests.manual import MANUAL
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"trainer": {"epochs": 2}, "model": {"hidden": [8]}}
@@ -137,9 +138,8 @@ def test_predict_equals_the_command_and_evaluate_equals_sklearn(
 def readme_errors() -> list[tuple[str, str]]:
     """``$ mltrain fit ...`` examples of the README and the message under each (checked against the
     command by tests/test_readme.py)."""
-    readme = (ROOT / "README.md").read_text()
     found = []
-    for block in re.findall(r"```text\n(\$ mltrain.*?)```", readme, flags=re.S):
+    for block in re.findall(r"```text\n(\$ mltrain.*?)```", MANUAL, flags=re.S):
         for chunk in re.split(r"^\$ ", block, flags=re.M)[1:]:
             command, *lines = chunk.strip().splitlines()
             if command.startswith("mltrain fit "):

@@ -1,4 +1,4 @@
-"""The README is the user's manual: its commands must work as written.
+"""The README and the pages under docs/ are the user's manual: their commands must work as written.
 
 * every ``mltrain fit ...`` line of its bash blocks composes and validates against its data (no training);
 * every ``$ mltrain ...`` example in a text block prints exactly the lines shown under it;
@@ -19,13 +19,14 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from mltrain.commands.fit_data import setup_data
 from tests.conftest import mltrain, write_penguins
+from tests.manual import MANUAL
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 
 
 def blocks(language: str) -> list[str]:
-    return re.findall(rf"```{language}\n(.*?)```", README, flags=re.S)
+    return re.findall(rf"```{language}\n(.*?)```", MANUAL, flags=re.S)
 
 
 def fit_lines() -> list[str]:
@@ -93,5 +94,6 @@ def test_error_examples_print_what_the_readme_shows(example: str, tmp_path: Path
 
 
 def test_ci_runs_the_readme_test_command() -> None:
-    test_command = next(b for b in blocks("bash") if "pytest" in b).strip()
+    readme_bash = re.findall(r"```bash\n(.*?)```", README, flags=re.S)
+    test_command = next(b for b in readme_bash if "pytest" in b).strip()
     assert test_command in (ROOT / ".ci" / "run").read_text().splitlines()

@@ -25,11 +25,12 @@ import pandas as pd
 import pytest
 import torch
 
+from tests.manual import MANUAL
+
 pytestmark = pytest.mark.slow
 
 SMALL = ["dataset=synthetic", "dataset.rows=3000", "trainer.batch_size=100", "trainer.num_threads=1"]
 LOSSES, COUNTS = ["loss", "val_loss"], ["accuracy", "val_accuracy"]
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
 
 def mltrain(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -108,7 +109,7 @@ def torchrun(*args: str, cwd: Path) -> subprocess.Popen:
 
 def test_the_readmes_two_node_rendezvous_on_localhost(tmp_path: Path) -> None:
     """The README's two torchrun commands (one per node), on one machine: one run, one process's result."""
-    lines = [line for line in re.findall(r"^torchrun --nnodes=2 .*$", README, flags=re.M)]
+    lines = [line for line in re.findall(r"^torchrun --nnodes=2 .*$", MANUAL, flags=re.M)]
     assert len(lines) == 2, "the README shows one torchrun command per node"
     port, run_id = free_port(), uuid.uuid4().hex[:8]
     nodes = []
