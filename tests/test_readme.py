@@ -36,7 +36,7 @@ def fit_lines() -> list[str]:
             command = line.split("  #")[0].strip()
             if command.startswith("mltrain fit") and "--cfg" not in command:
                 lines.append(command)
-    return lines
+    return list(dict.fromkeys(lines))  # a command shown on two pages (README and docs/) is run once
 
 
 def expand(args: list[str]) -> list[list[str]]:
@@ -56,7 +56,8 @@ def expand(args: list[str]) -> list[list[str]]:
 
 @pytest.fixture
 def readme_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The files the README's examples name, in a fresh directory."""
+    """The files the manual's examples name, in a fresh directory (``mymodels.py``: the model page's
+    ``wide`` factory, the one ``model.factory=mymodels:wide`` imports)."""
     monkeypatch.chdir(tmp_path)
     frame = pd.read_csv(write_penguins(tmp_path / "p.csv"))
     frame.rename(columns={"bill_length": "bill_length_mm"}).to_csv(tmp_path / "penguins.csv", index=False)
@@ -68,7 +69,7 @@ def readme_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     data.to_csv(tmp_path / "data.csv.gz", index=False)
     data.to_parquet(tmp_path / "data.parquet")
     frame.to_parquet(tmp_path / "train.parquet")  # penguins, for the Parquet walk of evaluate and predict
-    (tmp_path / "mymodels.py").write_text(re.search(r"```python\n(.*?)```", README, flags=re.S).group(1))
+    (tmp_path / "mymodels.py").write_text(next(b for b in blocks("python") if "\ndef wide(" in b))
     monkeypatch.syspath_prepend(str(tmp_path))
     return tmp_path
 
