@@ -5,7 +5,8 @@
 The slow test starts a real single-node SLURM (``tests/slurm_cluster.py``: munged, slurmctld and slurmd in
 the foreground, as root), runs ``mltrain fit -m hydra/launcher=submitit_slurm ...`` in a fresh directory,
 and checks each job's run directory, ``sweep.csv``, and SLURM's own record that it ran each job as one
-task of an array. The default twin checks that every launcher key the page uses is one the launcher has.
+task of an array; a second sweep has a job that fails. The default twin checks that every launcher key
+the page uses is one the launcher has.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def test_the_cluster_page_uses_only_the_slurm_launchers_keys() -> None:
     assert used <= keys, f"not keys of submitit_slurm: {sorted(used - keys)}"
 
 
-@pytest.mark.slow  # about 30 s: four jobs, each a Python that imports torch, two at a time on two cores
+@pytest.mark.slow  # 42 s to 126 s here: four jobs that each import torch, two at a time on two busy cores
 def test_grid_sweep_runs_each_job_as_a_slurm_array_task(tmp_path: Path, slurm_cluster: SlurmCluster) -> None:
     launcher = [
         "hydra/launcher=submitit_slurm", f"hydra.launcher.partition={slurm_cluster.partition}",
@@ -91,3 +92,23 @@ def test_grid_sweep_runs_each_job_as_a_slurm_array_task(tmp_path: Path, slurm_cl
     assert report.returncode == 0, report.stderr
     best = table.dir[table.objective.idxmin()]
     assert "digits: 4 runs" in report.stdout and f"best: {shown / best}" in report.stdout
+
+
+@pytest.mark.slow  # 45 s here
+def test_a_job_that_fails_on_slurm_is_reported_and_the_others_finish(
+    tmp_path: Path, slurm_cluster: SlurmCluster
+) -> None:
+    result = mltrain(
+        "fit", "-m", "hydra/launcher=submitit_slurm", f"hydra.launcher.partition={slurm_cluster.partition}",
+        "trainer.epochs=1", "dataset=iris,csv", cwd=tmp_path, env=slurm_cluster.env,
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output  # dataset=csv without its required keys
+    assert "1 sweep job(s) failed" in output and "Traceback" not in result.stderr
+    (sweep,) = (tmp_path / "runs" / "multirun").iterdir()
+    table = pd.read_csv(sweep / "sweep.csv")
+    assert list(table.status) == ["completed", "failed"]
+    assert "dataset.path" in (sweep / table.dir[1] / "error.txt").read_text()
+    # the failure is the run's, written in its directory: both SLURM tasks ended normally
+    states = {job["ArrayTaskId"]: job["JobState"] for job in slurm_cluster.jobs_from(tmp_path, count=2)}
+    assert states == {"0": "COMPLETED", "1": "COMPLETED"}
