@@ -19,7 +19,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,7 +121,10 @@ def write_config(root: Path, munge: Path) -> Path:
     return conf
 
 
-def wait_for(what: str, ready, daemons: dict[str, subprocess.Popen], root: Path, seconds: float) -> None:
+Daemons = dict[str, subprocess.Popen]
+
+
+def wait_for(what: str, ready: Callable[[], bool], daemons: Daemons, root: Path, seconds: float) -> None:
     """Poll ``ready()`` until it is true; a daemon that exits or a timeout raises with the logs' tails."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
