@@ -160,7 +160,7 @@
       ids.forEach((id, n) => traces.push(...curveTraces(id, base, COLORS[n % COLORS.length], sec)));
       Plotly.newPlot(div, traces, {title: {text: esc(base) + " (train dashed, validation solid, ★ best)"},
         xaxis: {title: {text: "epoch"}}, yaxis: {title: {text: esc(base)}}, margin: {t: 40, r: 10},
-        legend: {font: {size: 10}, orientation: "h", y: -0.25}}, CONFIG);
+        legend: {font: {size: 10}, orientation: "h", y: -0.3}}, CONFIG);
     }
   }
 
@@ -230,7 +230,7 @@
     if (m) {
       const div = el("div", {class: "plot confusion", "data-run": id}); box.appendChild(div);
       const labels = m.classes.map(esc);
-      Plotly.newPlot(div, [{z: m.counts, x: labels, y: labels, type: "heatmap", colorscale: "Blues",
+      Plotly.newPlot(div, [{z: m.counts, x: labels, y: labels, type: "heatmap", colorscale: "Blues", reversescale: true,
         texttemplate: "%{z}", hovertemplate: "true %{y}, predicted %{x}: %{z}<extra></extra>"}],
         {title: {text: "confusion matrix (validation rows)"}, xaxis: {title: {text: "predicted"}, type: "category"},
          yaxis: {title: {text: "true"}, type: "category", autorange: "reversed"}, margin: {t: 40}},
