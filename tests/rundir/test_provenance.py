@@ -3,6 +3,7 @@ repository to run a command or hang a fit; the command line as typed."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -90,3 +91,27 @@ def test_command_line_as_typed(monkeypatch: pytest.MonkeyPatch) -> None:
     assert record["data"] == {"rows": 3} and record["python"] and record["platform"]
     monkeypatch.setenv(provenance.COMMAND_ENV, "{not json")  # not mltrain's: the process's own argv
     assert provenance.command_line() == [str(w) for w in sys.orig_argv]
+
+
+def test_a_fit_records_its_data_and_confusion_counts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bundled dataset's record: its name, rows and the SHA-256 of its rows (pandas' row hashes, computed
+    here from scikit-learn's own copy); the confusion counts agree with the per-class report's support."""
+    import json
+
+    import pandas as pd
+    from sklearn.datasets import load_iris
+
+    from tests.conftest import fit_run
+
+    monkeypatch.setenv(provenance.COMMAND_ENV, '["mltrain", "fit", "dataset=iris"]')
+    monkeypatch.chdir(tmp_path)
+    run = fit_run(tmp_path / "run", ["dataset=iris", "trainer.epochs=1"])
+    record = json.loads((run / "summary.json").read_text())["provenance"]
+    iris = load_iris(as_frame=True)
+    frame = iris.frame.assign(target=iris.target_names[iris.target])  # labelled by name, as mltrain does
+    rows = pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes()
+    assert record["data"]["rows"] == 150 and record["command_line"] == "mltrain fit dataset=iris"
+    assert record["data"]["sha256"] == hashlib.sha256(rows).hexdigest()
+    matrix = json.loads((run / "confusion_matrix.json").read_text())
+    report = json.loads((run / "classification_report.json").read_text())
+    assert [sum(r) for r in matrix["counts"]] == [report[c]["support"] for c in matrix["classes"]]
