@@ -146,3 +146,17 @@ def test_the_page_renders_every_run_and_curve_in_chromium(tmp_path: Path) -> Non
         assert image.size == (1400, 2600)
         colours = image.convert("RGB").resize((140, 260)).getcolors(maxcolors=100_000)
     assert colours is not None and len(colours) > 50  # drawn plots, not a blank page
+
+
+def test_the_page_is_never_written_into_a_run(tmp_path: Path, in_process) -> None:
+    write_runs(tmp_path)
+    run = tmp_path / "runs" / "fit" / "reg"
+    before = (run / "summary.json").read_text()
+    status, err = in_process(
+        ["report", str(tmp_path / "runs"), "--html", str(run / "summary.json")], tmp_path
+    )
+    assert status == 2 and err.strip() == (
+        f"error: --html {run / 'summary.json'} is inside the run directory {run.resolve()}; "
+        "write the page elsewhere"
+    )
+    assert (run / "summary.json").read_text() == before

@@ -170,9 +170,10 @@ def run_from_args(args: list[str], width: int = 100) -> list[str]:
 
     options = parser().parse_args(args)
     if options.html:
-        from mltrain.reporting.html_report import plotly_js
+        from mltrain.reporting.html_report import check_destination, plotly_js
 
         plotly_js()  # without the extra: one line naming it, before any work
+        check_destination(Path(options.html))
     group_by = [k.strip() for k in options.group_by.split(",") if k.strip()]
     dirs = [Path(d) for d in options.dirs]
     sections = build_sections(dirs, options.sort, group_by)

@@ -50,6 +50,19 @@ def plotly_js() -> str:
     return get_plotlyjs()
 
 
+def check_destination(path: Path) -> None:
+    """Refuse to write the page into a run directory (a run's files are never written over).
+
+    Raises:
+        ConfigError: ``path`` is inside a run directory, or is a directory.
+    """
+    if path.is_dir():
+        raise ConfigError(f"--html {path} is a directory; name the page's file, e.g. --html report.html")
+    run = RunDir.containing(path)
+    if run is not None:
+        raise ConfigError(f"--html {path} is inside the run directory {run.path}; write the page elsewhere")
+
+
 def write_html(sections: list[Section], path: Path) -> Path:
     """Write the page for ``sections`` to ``path`` (atomically); return the path."""
     from mltrain.reporting.html_page import page
