@@ -12,7 +12,8 @@ training). For each N it measures:
 * ``ready_ms``: when the page's script had drawn everything, in milliseconds since navigation started, as
   headless Chromium reports it (``data-ready-ms`` on ``<body>``): parsing plotly.js, the JSON, the tables
   and the curves of the 5 best runs, the sweep views and the confusion matrix;
-* ``chromium_s``: the whole headless Chromium process (start, load, render, exit), for scale.
+* ``chromium_s``: the whole headless Chromium process (start, load, render, exit), for scale;
+* and first, ``runs: 0``: the page with no runs, plotly.js's own parse and start-up (the floor).
 
 Needs the ``html`` extra and Debian's ``chromium``.
 """
@@ -85,6 +86,18 @@ def measure(seed: Path, n: int, work: Path) -> dict[str, float]:
             "ready_ms": ready, "chromium_s": round(shown.wall_s, 2)}  # fmt: skip
 
 
+def baseline(work: Path) -> float:
+    """``ready_ms`` of the page with no runs: plotly.js's own parse and start-up, the floor of any page."""
+    from mltrain.reporting.html_page import page
+    from mltrain.reporting.html_report import embedded_json, plotly_js
+
+    empty = work / "empty.html"
+    empty.write_text(page(plotly_js(), embedded_json({"sections": [], "runs": {}})))
+    shown = render(empty)
+    assert not shown.console, shown.console
+    return float(shown.dom.split('data-ready-ms="', 1)[1].split('"', 1)[0])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, nargs="+", default=[10, 500])
@@ -94,6 +107,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         seed = trained_run(work, options.epochs)
+        floor = sorted(baseline(work) for _ in range(options.repeat))
+        print(json.dumps({"runs": 0, "ready_ms": floor[len(floor) // 2], "ready_ms_all": floor}))
         for n in options.runs:
             results = [measure(seed, n, work / f"try_{k}") for k in range(options.repeat)]
             results.sort(key=lambda r: r["ready_ms"])

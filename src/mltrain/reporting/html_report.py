@@ -15,14 +15,15 @@ Everything comes from what the runs saved, read by ``records.py`` and ``RunDir``
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import os
 from pathlib import Path
+from statistics import fmean, pstdev
 from typing import Any
 from urllib.parse import quote
-
-import pandas as pd
 
 from mltrain.errors import ConfigError
 from mltrain.files import atomic_write_text
@@ -76,7 +77,9 @@ def write_html(sections: list[Section], path: Path) -> Path:
 def embedded_json(data: Any) -> str:
     """``data`` as JSON that is safe inside ``<script type="application/json">``: no ``<``, ``>``, ``&``."""
     text = json.dumps(data, allow_nan=False, separators=(",", ":"))
-    return "".join(_ESCAPES.get(c, c) for c in text)
+    for character, escape in _ESCAPES.items():
+        text = text.replace(character, escape)
+    return text
 
 
 def page_data(sections: list[Section], html_dir: Path) -> dict[str, Any]:
@@ -148,38 +151,63 @@ def _finite(value: Any) -> float | int | None:
 
 def _curves(run: RunRecord) -> dict[str, Any] | None:
     """``{"epoch": [...], "columns": {"loss": [...], "val_loss": [...], ...}, "std": {...}, "folds": k}``:
-    the run's history; a k-fold parent's folds' mean per epoch, with their std (the band)."""
+    the run's history; a k-fold parent's folds' mean per epoch, with their (population) std: the band.
+
+    Read with the ``csv`` module, not pandas: 500 runs' histories in a fraction of a second.
+    """
     files = RunDir(run.path)
     paths = [files.history_csv] if files.history_csv.is_file() else []
     paths = paths or [f.history_csv for f in files.folds() if f.history_csv.is_file()]
-    frames = [f for f in (_history(p) for p in paths) if f is not None]
-    if not frames:
+    histories = [h for h in (_history(p) for p in paths) if h is not None]
+    if not histories:
         return None
-    frame = pd.concat(frames).drop(columns=["fold"], errors="ignore")
-    columns = [c for c in frame.columns if c not in ("epoch", "lr", "time_s")]
-    grouped = frame.groupby("epoch", sort=True)[columns]
-    mean = grouped.mean()
+    skipped = ("epoch", "fold", "lr", "time_s")
+    names = [c for c in dict.fromkeys(c for h in histories for c in h) if c not in skipped]
+    epochs = sorted({int(e) for h in histories for e in h["epoch"]})
+    values: dict[str, dict[int, list[float]]] = {c: {e: [] for e in epochs} for c in names}
+    for history in histories:
+        for row, epoch in enumerate(history["epoch"]):
+            for name in names:
+                value = history[name][row] if name in history else None
+                if value is not None:
+                    values[name][int(epoch)].append(value)
     found: dict[str, Any] = {
-        "epoch": [int(e) for e in mean.index],
-        "columns": {c: [_finite(v) for v in mean[c].tolist()] for c in columns},
+        "epoch": epochs,
+        "columns": {c: [fmean(v) if v else None for v in values[c].values()] for c in names},
     }
-    if len(frames) > 1:
-        std = grouped.std(ddof=0)
-        found["std"] = {c: [_finite(v) for v in std[c].tolist()] for c in columns}
-        found["folds"] = len(frames)
+    if len(histories) > 1:
+        found["std"] = {c: [pstdev(v) if v else None for v in values[c].values()] for c in names}
+        found["folds"] = len(histories)
     return found
 
 
-def _history(path: Path) -> pd.DataFrame | None:
-    """A ``history.csv`` with numbers only (anything else: missing); ``None`` when it cannot be read."""
+def _history(path: Path) -> dict[str, list[float | None]] | None:
+    """A ``history.csv`` as columns of finite numbers (anything else: ``None``); rows without an epoch
+    are left out. ``None`` when it cannot be read or has no ``epoch`` column."""
     try:
-        frame = pd.read_csv(path)
-    except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
+        rows = list(csv.reader(io.StringIO(path.read_text())))
+    except (OSError, UnicodeDecodeError, csv.Error):
         return None
-    if "epoch" not in frame.columns:
+    if not rows or "epoch" not in rows[0]:
         return None
-    frame = frame.apply(pd.to_numeric, errors="coerce")
-    return frame.dropna(subset=["epoch"])
+    header = rows[0]
+    columns: dict[str, list[float | None]] = {name: [] for name in header}
+    at = header.index("epoch")
+    for row in rows[1:]:
+        numbers = [_float(v) for v in row]
+        if len(row) != len(header) or numbers[at] is None:
+            continue
+        for name, value in zip(header, numbers, strict=True):
+            columns[name].append(value)
+    return columns
+
+
+def _float(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
 
 
 def _classes(run: RunRecord) -> dict[str, Any] | None:
