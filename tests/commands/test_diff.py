@@ -18,6 +18,7 @@ import pytest
 from mltrain.rundir import provenance
 from tests.commands.test_report import fake_run
 from tests.conftest import mltrain, write_penguins
+from tests.reporting.browser import chromium, render
 from tests.test_flow import printed_run_dir
 
 SHA_A, SHA_B = "a" * 64, "b" * 64
@@ -138,6 +139,10 @@ def test_diff_of_two_fits_in_a_checkout_as_the_docs_walk_it(tmp_path: Path) -> N
     out = re.sub(r"(?<=\S) {2,}", " | ", diffed.stdout)
     assert "  optimizer.lr | 0.001 | 0.01" in out and f"    a: {old_sha}" in out
     assert "code: 1 differs\n  dirty | no | yes" in out and "  rows | 300 | 200" in out
-    reported = mltrain("report", "runs", "--long", cwd=tmp_path)
+    reported = mltrain("report", "runs", "--long", "--html", "report.html", cwd=tmp_path)
     assert reported.returncode == 0 and reported.stdout.count(f"  code     {head.strip()}") == 2
+    assert reported.stdout.rstrip().endswith("report.html") and (tmp_path / "report.html").is_file()
+    if chromium() is not None:  # the page of the two real runs, in the browser
+        shown = render(tmp_path / "report.html")
+        assert shown.console == [] and len(re.findall(r'<tr data-run="r\d+"', shown.dom)) == 2
     assert provenance.COMMAND_ENV == "MLTRAIN_COMMAND_LINE"  # the name cli.py sets

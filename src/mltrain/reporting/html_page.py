@@ -5,7 +5,8 @@ The script reads the runs from the page's JSON (``html_report.py``) and builds e
 ``document.createElement`` and ``textContent``: a string from a run directory is never parsed as HTML.
 Texts handed to Plotly (trace names, axis titles), which reads a few tags such as ``<b>`` and ``<a>``, are
 escaped first (``esc``). When it has drawn the page, the script sets ``data-ready-ms`` on ``<body>``
-(milliseconds since navigation started): the load time the benchmark and the browser test read.
+(milliseconds since navigation started: the load time the benchmark and the browser test read) and
+``data-script-ms`` (the script's own part of it, after plotly.js was parsed).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 // The script of `mltrain report --html` (reporting/html_page.py puts it into the page, inline).
 "use strict";
 (function () {
+  const started = performance.now();  // plotly.js is parsed by now: what follows is this page's own work
   const data = JSON.parse(document.getElementById("mltrain-data").textContent);
   const runs = data.runs, sections = data.sections;
   const STATUSES = ["completed", "early_stopped", "pruned", "interrupted", "diverged", "failed", "running"];
@@ -175,7 +176,7 @@
     for (const key of sec.keys) {
       const div = el("div", {class: "plot sweep", "data-key": key}); plots.appendChild(div);
       const xs = ids.map(id => runs[id].overrides[key]), num = numeric(xs);
-      const x = num ? xs.map(Number) : xs.map(esc);
+      const x = num ? xs.map(v => (v === "" ? null : Number(v))) : xs.map(esc);  // "": not set in that run
       const names = ids.map(id => esc(runs[id].name));
       const traces = [{x: x, y: ids.map(id => runs[id].objective), text: names, mode: "markers",
                        name: "trials", marker: {size: 8, color: "#1f77b4"}}];
@@ -184,21 +185,28 @@
         traces.push({x: [num ? Number(v) : esc(v)], y: [runs[best].objective], mode: "markers",
                      name: "best", text: [esc(runs[best].name)], marker: {size: 14, color: "#d62728", symbol: "star"}});
       }
-      const log = num && xs.every(v => Number(v) > 0) && Math.max(...x) / Math.min(...x) >= 100;
+      const set = x.filter(v => v !== null);
+      const log = num && set.every(v => v > 0) && Math.max(...set) / Math.min(...set) >= 100;
       Plotly.newPlot(div, traces, {title: {text: esc(key)}, xaxis: {title: {text: esc(key)},
         type: num ? (log ? "log" : "linear") : "category"}, yaxis: {title: {text: esc(sec.monitor)}},
         margin: {t: 40, r: 10}, showlegend: false}, CONFIG);
     }
-    // parallel coordinates: one line per trial across the swept parameters and the objective, drawn as
-    // lines (no WebGL, so it renders in any browser and in headless CI); the best trial in red
+    drawParallel(sec, ids, best, box);
+  }
+
+  // parallel coordinates: one line per trial across the swept parameters and the objective, drawn as
+  // lines (no WebGL, so it renders in any browser and in headless CI); the best trial in red
+  function drawParallel(sec, ids, best, box) {
     box.appendChild(el("h3", {}, "All trials across the parameters (parallel coordinates)"));
     const div = el("div", {class: "plot parallel", style: "width:100%;max-width:1100px"}); box.appendChild(div);
     const axes = [...sec.keys, sec.monitor];
     const scaled = axes.map((key, a) => {
       const raw = ids.map(id => (a < sec.keys.length ? runs[id].overrides[key] : runs[id].objective));
       if (numeric(raw)) {
-        const v = raw.map(Number), lo = Math.min(...v), hi = Math.max(...v);
-        return {pos: v.map(x => (hi > lo ? (x - lo) / (hi - lo) : 0.5)), ticks: [[0, 1], [fmt(lo), fmt(hi)]]};
+        const v = raw.map(x => (x === "" || x === null ? null : Number(x))), set = v.filter(x => x !== null);
+        const lo = Math.min(...set), hi = Math.max(...set);
+        const pos = v.map(x => (x === null ? null : hi > lo ? (x - lo) / (hi - lo) : 0.5));
+        return {pos: pos, ticks: [[0, 1], [fmt(lo), fmt(hi)]]};
       }
       const levels = [...new Set(raw.map(String))].sort();
       const at = s => (levels.length > 1 ? levels.indexOf(String(s)) / (levels.length - 1) : 0.5);
@@ -313,5 +321,6 @@
   }
   if (ids.length) drawDiff();
   document.getElementById("filter").addEventListener("input", e => filter(e.target.value));
+  document.body.setAttribute("data-script-ms", (performance.now() - started).toFixed(0));
   document.body.setAttribute("data-ready-ms", performance.now().toFixed(0));
 })();
