@@ -25,6 +25,7 @@ from tests.conftest import mltrain, write_penguins
 RUN_FILES = (
     "config.yaml", "history.csv", "history.json", "summary.json", "preprocessing.json", "model.pt",
     "checkpoints/last.pt", "checkpoints/best.pt", "classification_report.json", "classification_report.csv",
+    "confusion_matrix.json",
     "plots/learning_curves.png", "plots/confusion_matrix.png",
 )  # fmt: skip
 HEAVY = ("sklearn", "scipy")  # a CSV fit has no use for these (1 s of imports); plots need matplotlib

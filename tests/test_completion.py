@@ -56,7 +56,7 @@ def test_evaluate_and_predict_complete_their_own_keys_and_paths(query: Query) ->
 
 
 def test_report_completes_flags_and_directories(query: Query) -> None:
-    assert query("mltrain report --") == ["--help", "--sort", "--group-by", "--top"]
+    assert query("mltrain report --") == ["--help", "--sort", "--group-by", "--top", "--long", "--html"]
     assert query("mltrain report ") == ["runs/"]
     assert query("mltrain report runs/f") == ["runs/fit/"]
     assert query("mltrain report --sort ") == []  # the shell's own completion takes over

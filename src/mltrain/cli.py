@@ -16,6 +16,7 @@ dropped by more than ``max_drop`` or a monitor past ``max_drift``, 74 a file tha
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -36,6 +37,7 @@ COMMANDS = {
     "[id=<col>]",
     "export": "a run as one ONNX / TorchScript file: mltrain export run=<run dir> [format=onnx|torchscript]",
     "monitor": "drift of new rows from the training rows: mltrain monitor run=<run dir> input=<csv|parquet>",
+    "diff": "what differs between two runs (config, data, code, versions, metrics): mltrain diff <run> <run>",
 }
 USAGE = "usage: mltrain <command> [overrides] [hydra flags]\n\ncommands:\n" + "\n".join(
     f"  {name:<10}{text}" for name, text in COMMANDS.items()
@@ -49,8 +51,12 @@ def main(argv: list[str] | None = None) -> None:
     from mltrain.startup import defer_gc, end_of_startup
 
     defer_gc()  # no cyclic GC while Hydra, torch and pandas load (startup.py): about 1.5 s a run
+    args = sys.argv[1:] if argv is None else list(argv)
+    # the command as typed, for summary.json's provenance (rundir/provenance.py: COMMAND_ENV); in the
+    # environment, so sweep jobs and torchrun ranks in other processes record it too
+    os.environ["MLTRAIN_COMMAND_LINE"] = json.dumps(["mltrain", *args])
     try:
-        _dispatch(sys.argv[1:] if argv is None else list(argv))
+        _dispatch(args)
     except KeyboardInterrupt as e:  # before a command's own handling began, e.g. while importing torch
         _fail_with(of_error(e, signum=_signal))
     finally:
@@ -63,12 +69,12 @@ def _dispatch(args: list[str]) -> None:
         return
     command, rest = parsed
     signal.signal(signal.SIGTERM, _raise_interrupt)
-    if command == "report":  # plain argparse: nothing to compose
+    if command in ("report", "diff"):  # plain argparse: nothing to compose
         from mltrain.startup import end_of_startup
 
         end_of_startup()  # reading many runs: the collector on (startup.py)
         with _report_errors():
-            _report(rest)
+            _report(command, rest)
         return
     from mltrain import completion
 
@@ -189,10 +195,12 @@ def _parallel_jobs(launcher: Any) -> int | None:
     return (launcher.get("n_jobs") or 1) if "joblib" in str(launcher.get("_target_", "")) else None
 
 
-def _report(args: list[str]) -> None:
-    """``mltrain report``: print each section's table (100 columns in a pipe), and the files written."""
-    from mltrain.commands.report import run_from_args
+def _report(command: str, args: list[str]) -> None:
+    """``mltrain report``: print each section's table (100 columns in a pipe), and the files written;
+    ``mltrain diff``: print what differs between two runs."""
+    import importlib
 
+    run_from_args = importlib.import_module(f"mltrain.commands.{command}").run_from_args
     width = shutil.get_terminal_size().columns if sys.stdout.isatty() else 100
     lines = run_from_args(args, width)
     try:

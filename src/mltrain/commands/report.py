@@ -35,7 +35,9 @@ directory."""
 EXAMPLES = """examples:
   mltrain report                                        every run under runs/
   mltrain report runs/multirun/<sweep> --sort val_accuracy
-  mltrain report runs/multirun/<sweep> --group-by optimizer,lr    mean ± std over seeds"""
+  mltrain report runs/multirun/<sweep> --group-by optimizer,lr    mean ± std over seeds
+  mltrain report runs --long                            also each run's command, commit, data hash
+  mltrain report runs --html report.html                one page to compare them in a browser"""
 
 
 def parser() -> argparse.ArgumentParser:
@@ -50,6 +52,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--group-by", metavar="KEY,...", default="", help="merge runs with the same values of "
                    "these keys (optimizer, lr or optimizer.lr, seed) into one row: mean ± std")  # fmt: skip
     p.add_argument("--top", metavar="N", type=int, default=5, help="runs per section in report.png (5)")
+    p.add_argument("--long", action="store_true", help="also print each run's reproducibility record: "
+                   "command line, git commit, data file and SHA-256, Python and versions")  # fmt: skip
+    p.add_argument("--html", metavar="FILE", help="also write one self-contained HTML page comparing the "
+                   "runs (needs the html extra: pip install 'mltrain[html]')")  # fmt: skip
     return p
 
 
@@ -163,10 +169,44 @@ def run_from_args(args: list[str], width: int = 100) -> list[str]:
     from mltrain.reporting.view import fold, section_view
 
     options = parser().parse_args(args)
+    if options.html:
+        from mltrain.reporting.html_report import check_destination, plotly_js
+
+        plotly_js()  # without the extra: one line naming it, before any work
+        check_destination(Path(options.html))
     group_by = [k.strip() for k in options.group_by.split(",") if k.strip()]
-    sections = build_sections([Path(d) for d in options.dirs], options.sort, group_by)
-    written = write_report(sections, Path(options.dirs[0]), options.top)
+    dirs = [Path(d) for d in options.dirs]
+    sections = build_sections(dirs, options.sort, group_by)
+    written = write_report(sections, dirs[0], options.top)
+    if options.html:
+        from mltrain.reporting.html_report import write_html
+
+        ungrouped = build_sections(dirs, options.sort) if group_by else sections  # the page lists runs
+        written.append(write_html(ungrouped, Path(options.html)))
     lines = []
     for n, section in enumerate(sections):
         lines += ([""] if n else []) + section_view(section).lines(width)
+    if options.long:
+        lines += [part for line in long_view(sections) for part in _indented(line, width)]
     return lines + fold("wrote " + ", ".join(map(str, written)), width)
+
+
+def _indented(line: str, width: int) -> list[str]:
+    """A ``--long`` line folded to ``width``, its continuation lines indented under the value."""
+    from mltrain.reporting.view import fold
+
+    if not line.startswith("  "):
+        return fold(line, width)
+    first, *rest = fold(line.strip(), width - 11)
+    return [f"  {first}", *(f"{' ' * 11}{part}" for part in rest)]
+
+
+def long_view(sections: list[Section]) -> list[str]:
+    """``--long``: each run's reproducibility record, in the tables' order."""
+    from mltrain.reporting.provenance import long_lines
+
+    lines = ["", "reproducibility record (summary.json's provenance):"]
+    for section in sections:
+        for run in section.runs:
+            lines += long_lines(run)
+    return lines

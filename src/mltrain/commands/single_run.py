@@ -30,11 +30,12 @@ from mltrain.commands.fit_data import Prepared, Rows, prepare
 from mltrain.components.models import compile_in_place
 from mltrain.config.spec import RunSpec, saved_config
 from mltrain.data.datasets import Table
+from mltrain.data.fingerprint import rows_sha256
 from mltrain.errors import ConfigError
 from mltrain.files import atomic_write_json, atomic_write_text, remove_temp_files
 from mltrain.interrupts import held_interrupts
 from mltrain.monitoring.profile import write_profile
-from mltrain.rundir import RunDir
+from mltrain.rundir import RunDir, provenance
 from mltrain.startup import end_of_startup
 from mltrain.training.callbacks.base import ProgressCallback
 from mltrain.training.callbacks.early_stopping import EarlyStopping
@@ -66,6 +67,7 @@ def fit_rows(
     static = describe_run(spec, data, model, device, table.dropped_rows) | (
         {"fold": fold} if fold is not None else {}
     )
+    static["provenance"] = provenance.record(data_facts(table))  # command, git commit, data hash
     summary = SummaryWriter(files.summary, tracker, spec.objective, static, resumed=resumed is not None)
     trainer = build_trainer(spec, data, model, tracker, [summary, ProgressCallback()], out_dir, fold)
     if resumed is not None:
@@ -186,6 +188,15 @@ def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
     if isinstance(node, dict):
         return {k: v for key, sub in node.items() for k, v in _flatten(sub, f"{prefix}{key}.").items()}
     return {prefix.rstrip("."): node}
+
+
+def data_facts(table: Table) -> dict[str, Any]:
+    """The data a run read: a file's path, size, rows and SHA-256 (taken as it was read), or a bundled
+    dataset's name, rows and the SHA-256 of its rows."""
+    if table.source is not None:
+        return table.source
+    rows = len(table.frame) + table.dropped_rows
+    return {"name": table.name, "rows": rows, "sha256": rows_sha256(table.frame)}
 
 
 def describe_run(

@@ -16,6 +16,7 @@ import pandas as pd
 
 from mltrain.components.registry import Registry
 from mltrain.data import memory, tables
+from mltrain.data.fingerprint import Fingerprint
 from mltrain.errors import DataError
 from mltrain.files import special_kind
 
@@ -38,6 +39,8 @@ class Table:
         features_given: whether the user chose ``features`` (``dataset.features``) rather than taking
             every other column; a suspicious column the user chose is used with a warning, not refused.
         dropped_rows: rows ``drop_missing`` left out of ``frame`` (recorded in ``summary.json``).
+        source: a file's path, size, row count and SHA-256, taken as it was read (``None`` for a
+            bundled or generated dataset).
     """
 
     name: str
@@ -49,6 +52,7 @@ class Table:
     missing: str = "error"
     features_given: bool = False  # the user listed dataset.features (else: every column but the target)
     dropped_rows: int = 0  # rows left out for a missing target (or feature, dataset.missing=drop)
+    source: dict | None = None  # the file's facts (data/fingerprint.py), for summary.json's provenance
 
 
 DATASETS: Registry = Registry("dataset")
@@ -169,20 +173,24 @@ def csv(
                           f"dataset.path={path} ({'' if exact else 'about '}{rows:,} rows x {n} columns)",
                           "dataset.check_memory=false")  # fmt: skip
     columns = [c for c in names if c in wanted] if wanted else None  # in the file's order
-    frame = _read(file, path, sep, columns, target, na_values or [])
+    fingerprint = Fingerprint(file)
+    frame = _read(file, path, sep, columns, target, na_values or [], fingerprint)
     if frame.empty:
         raise DataError(f"dataset.path={path} has no data rows")
     chosen = list(features) if features is not None else [c for c in frame.columns if c != target]
-    return Table(file.name, frame, target, chosen, None, None, missing, features is not None)
+    return Table(file.name, frame, target, chosen, None, None, missing, features is not None,
+                 source=fingerprint.facts(len(frame)))  # fmt: skip
 
 
 def _read(
-    file: Path, path: str, sep: str, columns: list[str] | None, target: str, na_values: list[str]
-) -> pd.DataFrame:
-    """The table; running out of memory while reading it is a :class:`DataError` naming the file and the
-    limit (the memory check's estimate can fall short, or be turned off)."""
+    file: Path, path: str, sep: str, columns: list[str] | None, target: str, na_values: list[str],
+    fingerprint: Fingerprint,
+) -> pd.DataFrame:  # fmt: skip
+    """The table, hashed as it is read; running out of memory while reading it is a :class:`DataError`
+    naming the file and the limit (the memory check's estimate can fall short, or be turned off)."""
     try:
-        return tables.read_table(file, sep, columns, {target}, na_values, f"dataset.path={path}")
+        where = f"dataset.path={path}"
+        return tables.read_table(file, sep, columns, {target}, na_values, where, fingerprint)
     except MemoryError:
         raise DataError(
             f"dataset.path={path}: ran out of memory while reading it ({memory.budget()[1]}); use a sample "

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from mltrain.data.columns import to_float32
+from mltrain.data.fingerprint import Fingerprint
 from mltrain.errors import DataError
 
 PARQUET = (".parquet", ".pq")
@@ -181,6 +182,7 @@ def read_table(
     exact: set[str],
     na_values: list[str] = (),
     source: str = "",
+    fingerprint: Fingerprint | None = None,
 ) -> pd.DataFrame:
     """Read ``columns`` (all when ``None``) of a CSV or Parquet file into a frame, numbers as float32.
 
@@ -188,38 +190,46 @@ def read_table(
         exact: columns kept as they are (the target).
         na_values: more strings that mean a missing value, besides pandas' own.
         source: how messages name the file (``dataset.path=data.csv``).
+        fingerprint: hashes the file's bytes as they are read (``data/fingerprint.py``).
 
     Raises:
         DataError: the file cannot be parsed, or it needs a package that is not installed.
     """
     source = source or path.name
     na_values = [str(v) for v in na_values]
+    if fingerprint is not None and compression(path) == ".zip":  # zipfile seeks: hash it on its own
+        fingerprint.hash_separately()
+        fingerprint = None
     try:
         import pyarrow  # noqa: F401
     except ImportError:
         if is_parquet(path):
             _parquet(path)
-        return _read_csv_pandas(path, sep, columns, exact, na_values, source)
+        return _read_csv_pandas(path, sep, columns, exact, na_values, source, fingerprint)
     if not is_parquet(path) and len(sep) != 1:  # pyarrow splits on one character; pandas takes a regex
-        return _read_csv_pandas(path, sep, columns, exact, na_values, source)
-    return _read_arrow(path, sep, columns, exact, na_values, source)
+        return _read_csv_pandas(path, sep, columns, exact, na_values, source, fingerprint)
+    return _read_arrow(path, sep, columns, exact, na_values, source, fingerprint)
 
 
 def _read_arrow(
-    path: Path, sep: str, columns: list[str] | None, exact: set[str], na_values: list[str], source: str
-) -> pd.DataFrame:
+    path: Path, sep: str, columns: list[str] | None, exact: set[str], na_values: list[str], source: str,
+    fingerprint: Fingerprint | None,
+) -> pd.DataFrame:  # fmt: skip
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     try:
         if is_parquet(path):
-            table = pq.read_table(path, columns=columns)
+            table = _read_parquet(path, columns, fingerprint)
+        elif fingerprint is not None:
+            with fingerprint.stream() as raw:
+                table = _read_csv_arrow(path, sep, columns, na_values, raw)
         else:
             table = _read_csv_arrow(path, sep, columns, na_values)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
         if is_parquet(path):
             raise DataError(f"{source} is not a readable Parquet file: {e}") from e
-        return _read_csv_pandas(path, sep, columns, exact, na_values, source)  # pandas copes with more
+        # pandas copes with more (and hashes the file as it reads it)
+        return _read_csv_pandas(path, sep, columns, exact, na_values, source, fingerprint)
     # one new table: set_column in a loop would copy the table's column list once per column (quadratic)
     narrowed = [
         c if name in exact else _float32_column(c)
@@ -229,8 +239,27 @@ def _read_arrow(
     return table.to_pandas(split_blocks=True, self_destruct=True)
 
 
-def _read_csv_arrow(path: Path, sep: str, columns: list[str] | None, na_values: list[str]) -> Any:
-    """pyarrow's CSV reader, missing values as pandas sees them; it decompresses .gz, .bz2 and .zst."""
+def _read_parquet(path: Path, columns: list[str] | None, fingerprint: Fingerprint | None) -> Any:
+    """A Parquet file as an Arrow table; with a fingerprint, hashed and parsed from one memory map."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if fingerprint is None:
+        return pq.read_table(path, columns=columns)
+    with pa.memory_map(str(path)) as mapped:
+        fingerprint.hash_buffer(mapped.read_buffer())
+        mapped.seek(0)
+        return pq.read_table(mapped, columns=columns)
+
+
+def _read_csv_arrow(
+    path: Path, sep: str, columns: list[str] | None, na_values: list[str], raw: IO[bytes] | None = None
+) -> Any:
+    """pyarrow's CSV reader, missing values as pandas sees them; it decompresses .gz, .bz2 and .zst.
+
+    ``raw``: the file's bytes as a stream (a fingerprint's), read instead of opening ``path``.
+    """
+    import pyarrow as pa
     import pyarrow.csv as pacsv
 
     convert = pacsv.ConvertOptions(
@@ -239,8 +268,13 @@ def _read_csv_arrow(path: Path, sep: str, columns: list[str] | None, na_values: 
         quoted_strings_can_be_null=True,
         include_columns=columns or [],
     )
-    native = compression(path) in (None, ".gz", ".bz2", ".zst")
-    source: Any = str(path) if native else open_text(path)
+    kind = compression(path)
+    codecs = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}
+    if raw is not None:
+        source: Any = pa.CompressedInputStream(raw, codecs[kind]) if kind in codecs else raw
+        source = _decompressing(raw, kind) if kind == ".xz" else source
+    else:
+        source = str(path) if kind in (None, *codecs) else open_text(path)
     options = pacsv.ParseOptions(delimiter=sep)
     return pacsv.read_csv(source, parse_options=options, convert_options=convert)
 
@@ -269,10 +303,17 @@ def fits_float32(low: float | None, high: float | None, integers: bool) -> bool:
 
 
 def _read_csv_pandas(
-    path: Path, sep: str, columns: list[str] | None, exact: set[str], na_values: list[str], source: str
-) -> pd.DataFrame:
+    path: Path, sep: str, columns: list[str] | None, exact: set[str], na_values: list[str], source: str,
+    fingerprint: Fingerprint | None = None,
+) -> pd.DataFrame:  # fmt: skip
     try:
-        frame = pd.read_csv(path, sep=sep, usecols=columns, na_values=na_values or None)
+        if fingerprint is None:
+            frame = pd.read_csv(path, sep=sep, usecols=columns, na_values=na_values or None)
+        else:
+            with fingerprint.stream() as raw:
+                kind = compression(path)
+                text = _decompressing(raw, kind) if kind else raw
+                frame = pd.read_csv(text, sep=sep, usecols=columns, na_values=na_values or None)
     except ImportError as e:
         raise DataError(f"{source}: {e}") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as e:

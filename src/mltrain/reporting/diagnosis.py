@@ -118,6 +118,9 @@ def write_artifacts(
         y_pred = trainer.loss.labels(trainer.predict(val.x)).cpu()
         cm = confusion_matrix(y_pred, val.y.long().reshape(-1).cpu(), len(classes))
         write_report(classification_report(cm, classes), out_dir)
-        written += [str(RunDir.classification_report_json), str(RunDir.classification_report_csv)]
+        counts = {"classes": [str(c) for c in classes], "counts": cm.tolist()}  # true class by row
+        atomic_write_json(RunDir(out_dir).confusion_matrix_json, counts)  # the HTML report draws it
+        written += [str(RunDir.classification_report_json), str(RunDir.classification_report_csv),
+                    str(RunDir.confusion_matrix_json)]  # fmt: skip
         written.append(plots.confusion_matrix(cm.tolist(), classes, out_dir))
     return {"diagnosis": diagnosis, "artifacts": written}

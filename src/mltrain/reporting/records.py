@@ -42,6 +42,8 @@ class RunRecord:
         overrides: the command-line overrides it was started with (``hydra.*`` left out).
         config: its resolved ``config.yaml`` as plain data (``{}`` when missing).
         task: ``classification``, ``regression``, or ``None`` when the run ended before it saw data.
+        provenance: ``summary.json``'s ``provenance`` (command, git, data file, Python), ``{}`` if absent;
+            ``versions``: its library versions. A k-fold parent's are its first fold's.
     """
 
     path: Path
@@ -53,6 +55,8 @@ class RunRecord:
     monitor: str = "val_loss"
     mode: str = "min"
     metrics: list[str] = field(default_factory=list)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, Any] = field(default_factory=dict)
 
     @property
     def dataset(self) -> str:
@@ -111,7 +115,12 @@ def read_run(run: Path, root: Path) -> RunRecord:
         path=run, name=str(run.relative_to(root)) if root in run.parents else str(run), numbers=numbers,
         overrides=overrides, config=config, task=_task(facts), monitor=monitor, mode=str(mode),
         metrics=[str(m) for m in facts.get("metrics") or _config_metrics(config)],
+        provenance=_object(facts.get("provenance")), versions=_object(facts.get("versions")),
     )  # fmt: skip
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _checked(path: Path, content: dict[str, Any] | None) -> dict[str, Any] | None:

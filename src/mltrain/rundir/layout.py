@@ -55,6 +55,7 @@ class RunDir:
     plots = RunFile("plots")  # PNG: learning curves, confusion matrix, drift
     classification_report_json = RunFile("classification_report.json")
     classification_report_csv = RunFile("classification_report.csv")
+    confusion_matrix_json = RunFile("confusion_matrix.json")  # validation counts: true class by row
     cv_summary = RunFile("cv_summary.json")  # a k-fold parent: statistics over its folds
     cv_summary_csv = RunFile("cv_summary.csv")
     fold_indices = RunFile("fold_indices.json")  # the validation rows of each fold
@@ -125,6 +126,11 @@ class RunDir:
     def read_summary(self) -> dict[str, Any] | None:
         """``summary.json``'s content; ``None`` when missing or damaged."""
         return _mapping(read_json(self.summary))
+
+    def read_json_object(self, path: Path) -> dict[str, Any] | None:
+        """A JSON run file's content when it is an object (``classification_report.json``, ...); else
+        ``None``."""
+        return _mapping(read_json(path))
 
     def read_cv_summary(self) -> dict[str, Any] | None:
         """``cv_summary.json``'s content; ``None`` when missing or damaged."""
