@@ -27,6 +27,13 @@ class TrainerConfig:
     deterministic: bool = False
     nproc: int = 1
     compile: bool = False
+    precision: str = "32"
+    accumulate_grad_batches: int = 1
+
+
+@dataclass
+class CheckpointConfig:
+    save_top_k: int = 0
 
 
 @dataclass
@@ -52,6 +59,7 @@ class FitConfig:
     scheduler: Any = MISSING
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     logger: Any = field(default_factory=dict)
     resume: str | None = None
     trust_code: bool = False
