@@ -41,6 +41,7 @@ from mltrain.training.callbacks.early_stopping import EarlyStopping
 from mltrain.training.callbacks.loggers import build_loggers, finish_loggers
 from mltrain.training.callbacks.writers import CheckpointWriter, HistoryWriter, SummaryWriter
 from mltrain.training.checkpoints import load_checkpoint, restore, save_checkpoint
+from mltrain.training.model_summary import model_summary, summary_lines
 from mltrain.training.trainer import Trainer, _to_floats
 
 log = logging.getLogger(__name__)
@@ -59,12 +60,15 @@ def fit_rows(
     device = setup_runtime(spec)
     data = prepare(table, spec.loss, rows, device)
     model = setup_model(spec, data).to(device)
+    structure = model_summary(model, data.train.x[:2])  # before compiling: the module as written
     if spec.trainer.compile:
         compile_in_place(model)
     resumed = load_resume(spec, out_dir)
     tracker = setup_tracker(spec)
-    static = describe_run(spec, data, model, device, table.dropped_rows) | (
-        {"fold": fold} if fold is not None else {}
+    static = (
+        describe_run(spec, data, model, device, table.dropped_rows)
+        | {"model": structure}
+        | ({"fold": fold} if fold is not None else {})
     )
     summary = SummaryWriter(files.summary, tracker, spec.objective, static, resumed=resumed is not None)
     trainer = build_trainer(spec, data, model, tracker, [summary, ProgressCallback()], out_dir, fold)
@@ -77,6 +81,7 @@ def fit_rows(
         loggers = build_loggers(spec.config, out_dir, fold)  # logger=[tensorboard,mlflow]; none by default
         trainer.callbacks += loggers
         _log_start(spec, table, data, model, device, out_dir)
+        log.info("model summary:\n%s", "\n".join(summary_lines(structure)))
         end_of_startup()  # the mltrain command's collector back on, start-up objects frozen (startup.py)
         trainer.fit(data.train, data.val)
         tracker.restore(model)
@@ -126,7 +131,8 @@ def build_trainer(
         "samples": len(data.train),
     }
     prefix = {"fold": fold} if fold is not None else {}
-    callbacks = [tracker, CheckpointWriter(RunDir(out_dir), tracker),
+    writer = CheckpointWriter(RunDir(out_dir), tracker, int(spec.config.checkpoint.get("save_top_k") or 0))
+    callbacks = [tracker, writer,
                  HistoryWriter(out_dir, params, prefix), *reporters]  # fmt: skip
     return setup_trainer(spec, model, optimizer, setup_metrics(spec, data), scheduler, callbacks)
 
