@@ -9,6 +9,7 @@ ends, the plots and reports, ``model.pt`` (the best epoch's weights) and last th
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from mltrain.commands.builders import (
     setup_trainer,
 )
 from mltrain.commands.fit_data import Prepared, Rows, prepare
+from mltrain.components.losses import resolve_class_weights
 from mltrain.components.models import compile_in_place
 from mltrain.config.spec import RunSpec, saved_config
 from mltrain.data.datasets import Table
@@ -59,6 +61,7 @@ def fit_rows(
     out_dir.mkdir(parents=True, exist_ok=True)
     device = setup_runtime(spec)
     data = prepare(table, spec.loss, rows, device)
+    spec = with_class_weights(spec, data)  # loss.class_weight=balanced counts these training rows
     model = setup_model(spec, data).to(device)
     structure = model_summary(model, data.train.x[:2])  # before compiling: the module as written
     if spec.trainer.compile:
@@ -101,6 +104,19 @@ def fit_rows(
             summary.fail(trainer, error)
         raise
     return result
+
+
+def with_class_weights(spec: RunSpec, data: Prepared) -> RunSpec:
+    """The spec whose loss weighs each class as ``loss.class_weight`` says, for these training rows.
+
+    Raises:
+        ConfigError: a weight list of the wrong length or a class name the data does not have.
+    """
+    if spec.loss.class_weight is None:
+        return spec
+    codes = data.train.y.long().cpu().numpy()
+    weights = resolve_class_weights(spec.loss, codes, data.preprocessor.classes or [])
+    return dataclasses.replace(spec, loss=spec.loss.weighted(weights))
 
 
 def write_run_start(spec: RunSpec, data: Prepared, out_dir: Path) -> None:
@@ -214,7 +230,7 @@ def describe_run(
             "input_shape": list(data.input_shape) if data.input_shape else None,
         },
         "parameters": sum(p.numel() for p in model.parameters()),
-    }
+    } | ({"class_weights": list(spec.loss.weights)} if spec.loss.weights else {})  # what evaluate reapplies
 
 
 def _log_start(spec: RunSpec, table: Table, data: Prepared, model: nn.Module, device: torch.device,
