@@ -36,6 +36,7 @@ COMMANDS = {
     "[id=<col>]",
     "export": "a run as one ONNX / TorchScript file: mltrain export run=<run dir> [format=onnx|torchscript]",
     "monitor": "drift of new rows from the training rows: mltrain monitor run=<run dir> input=<csv|parquet>",
+    "lr_find": "learning-rate range test: mltrain lr_find [fit's overrides]; prints the optimizer.lr= to use",
 }
 USAGE = "usage: mltrain <command> [overrides] [hydra flags]\n\ncommands:\n" + "\n".join(
     f"  {name:<10}{text}" for name, text in COMMANDS.items()

@@ -67,6 +67,20 @@ class FitConfig:
 
 
 @dataclass
+class LRFindSettings:
+    min_lr: float = 1e-7
+    max_lr: float = 10.0
+    steps: int | None = None
+    smoothing: float = 0.9
+    diverge: float = 4.0
+
+
+@dataclass
+class LRFindConfig(FitConfig):
+    lr_find: LRFindSettings = field(default_factory=LRFindSettings)
+
+
+@dataclass
 class EvaluateConfig:
     run: str = MISSING
     input: str | None = None
@@ -105,6 +119,7 @@ class MonitorConfig:
 # each command's schema, stored as ``<command>_schema``: the first entry of ``conf/<command>.yaml``'s defaults
 SCHEMAS = {
     "fit": FitConfig,
+    "lr_find": LRFindConfig,
     "evaluate": EvaluateConfig,
     "predict": PredictConfig,
     "export": ExportConfig,

@@ -68,6 +68,8 @@ class RunDir:
     lock = RunFile(".lock")  # held while a process runs in the directory
     evaluation = RunFile("evaluation.json")  # `mltrain evaluate`'s output directory
     monitor = RunFile("monitor.json")  # `mltrain monitor`'s output directory
+    lr_find_csv = RunFile("lr_find.csv")  # `mltrain lr_find`'s directory: step, lr, loss, smoothed_loss
+    lr_find_png = RunFile("lr_find.png")  # the same curve, the suggestion marked
     sweep_table = RunFile("sweep.csv")  # a multirun's directory: one row per job
     sweep_config = RunFile("multirun.yaml")  # a multirun's directory: Hydra's settings and overrides
 
