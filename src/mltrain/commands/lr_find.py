@@ -83,9 +83,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         table = drop_missing(setup_data(cfg))
         spec = RunSpec.resolve(cfg)
         if spec.is_kfold:
-            raise ConfigError(
-                "lr_find runs on one split of the rows; use validation=split or validation=none"
-            )
+            raise ConfigError("lr_find runs on one split of the rows; use validation=split or none")
         device = setup_runtime(spec)
         data = prepare(table, spec.loss, split_rows(spec.splitting, table, spec.loss), device)
         spec = with_class_weights(spec, data)
@@ -155,7 +153,8 @@ def plot(curve: Curve, suggestion: float | None, path: Path) -> None:
         ax.axvline(suggestion, color="tab:red", linestyle="--", label=f"suggestion {suggestion:.3g}")
     finite = [v for v in curve.smoothed if math.isfinite(v)]
     if finite:  # the blown-up tail would flatten the curve
-        low, high = min(finite), max(finite[0], min(finite) * 2)
+        low = min(v for v in [*finite, *curve.losses] if math.isfinite(v))
+        high = max(finite[0], min(finite) * 2)
         ax.set_ylim(low - 0.05 * (high - low), high + 0.1 * (high - low))
     ax.set(xscale="log", xlabel="learning rate (log scale)", ylabel="training loss",
            title="learning-rate range test")  # fmt: skip
