@@ -144,7 +144,7 @@ def _hydra_app(command: str) -> Any:
     from mltrain.rundir import install_resolvers
 
     install_resolvers()
-    register_schemas()
+    register_schemas(command)
 
     @hydra.main(version_base="1.3", config_path="pkg://mltrain.conf", config_name=command)
     def app(cfg: Any) -> Any:

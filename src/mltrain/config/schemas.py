@@ -119,7 +119,6 @@ class MonitorConfig:
 # each command's schema, stored as ``<command>_schema``: the first entry of ``conf/<command>.yaml``'s defaults
 SCHEMAS = {
     "fit": FitConfig,
-    "lr_find": LRFindConfig,
     "evaluate": EvaluateConfig,
     "predict": PredictConfig,
     "export": ExportConfig,
@@ -128,8 +127,14 @@ SCHEMAS = {
 SCHEMA_SUFFIX = "_schema"
 
 
-def register_schemas() -> None:
-    """Put the schemas in Hydra's ConfigStore (called by ``cli.py`` before composing)."""
+def register_schemas(command: str | None = None) -> None:
+    """Put the schemas in Hydra's ConfigStore (called by ``cli.py`` before composing).
+
+    ``conf/lr_find.yaml`` is fit's config plus ``lr_find.*``: it includes ``fit.yaml``, whose first entry is
+    ``fit_schema``, so for ``lr_find`` that name holds :class:`LRFindConfig` (fit's keys and its own).
+    """
     store = ConfigStore.instance()
-    for command, schema in SCHEMAS.items():
-        store.store(name=f"{command}{SCHEMA_SUFFIX}", node=schema)
+    for name, schema in SCHEMAS.items():
+        store.store(name=f"{name}{SCHEMA_SUFFIX}", node=schema)
+    if command == "lr_find":
+        store.store(name=f"fit{SCHEMA_SUFFIX}", node=LRFindConfig)
