@@ -3,6 +3,8 @@ test, each against a reference computed another way (a larger batch, scikit-lear
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -13,6 +15,9 @@ from torch import nn
 from mltrain.components.losses import LOSSES, resolve_class_weights
 from mltrain.components.metrics import MetricSet
 from mltrain.errors import ConfigError
+from mltrain.rundir import RunDir
+from mltrain.training.callbacks.early_stopping import EarlyStopping
+from mltrain.training.callbacks.writers import CheckpointWriter
 from mltrain.training.lr_finder import range_test, rates
 from mltrain.training.model_summary import model_summary
 from mltrain.training.trainer import Split, Trainer
@@ -62,6 +67,24 @@ def test_accumulation_with_a_window_cut_short_by_the_rows() -> None:
     small, large = _fit(10, 3), _fit(30, 1)
     for a, b in zip(small.model.parameters(), large.model.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+
+
+def test_top_k_keeps_the_k_best_epochs_and_prunes_what_a_kill_left(tmp_path: Path) -> None:
+    run = RunDir(tmp_path)
+    tracker = EarlyStopping("loss", "max", None)  # max: the worst epochs by loss, so not simply the last
+    trainer = _fit(16, 1, epochs=5, callbacks=[tracker, CheckpointWriter(run, tracker, save_top_k=2)])
+    best = sorted(trainer.history, key=lambda r: (-r["loss"], r["epoch"]))[:2]
+    expected = [run.top_k_checkpoint(int(r["epoch"]), "loss", r["loss"]) for r in best]
+    assert run.top_k_checkpoints() == sorted(expected)
+    state = torch.load(expected[0], weights_only=True)
+    assert state["epoch"] == best[0]["epoch"]
+    stale = run.top_k_checkpoint(6, "loss", 9.0)  # written by a process killed before last.pt said epoch 6
+    stale.write_bytes(b"")
+    writer = CheckpointWriter(run, tracker, save_top_k=2)
+    writer.on_fit_begin(trainer)  # a resume from last.pt (epoch 5)
+    assert run.top_k_checkpoints() == sorted(expected)
+    CheckpointWriter(run, tracker, save_top_k=1).on_fit_begin(trainer)
+    assert run.top_k_checkpoints() == [expected[0]]
 
 
 def test_bf16_keeps_float32_parameters_and_optimizer_state() -> None:
