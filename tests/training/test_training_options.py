@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from omegaconf import OmegaConf
 from sklearn.utils.class_weight import compute_class_weight
 from torch import nn
 
+from mltrain.commands.single_run import config_differences
 from mltrain.components.losses import LOSSES, resolve_class_weights
 from mltrain.components.metrics import MetricSet
 from mltrain.errors import ConfigError
@@ -188,3 +190,15 @@ def test_range_test_suggests_a_rate_inside_the_stable_range(seed: int) -> None:
 
 def test_rates_are_log_spaced() -> None:
     np.testing.assert_allclose(rates(1e-3, 10.0, 5), [1e-3, 1e-2, 1e-1, 1.0, 10.0], rtol=1e-12)
+
+
+def test_a_run_saved_before_the_new_keys_resumes() -> None:
+    """Its config.yaml has no trainer.precision, accumulate_grad_batches, save_top_k or class_weight: their
+    defaults behave as it did, so resume= is not refused for them; a value other than the default is."""
+    trainer = {"epochs": 3, "precision": "32", "accumulate_grad_batches": 1}
+    loss = {"name": "ce", "class_weight": None}
+    now = OmegaConf.create({"trainer": trainer, "checkpoint": {"save_top_k": 0}, "loss": loss})
+    saved = OmegaConf.create({"trainer": {"epochs": 2}, "loss": {"name": "ce"}})
+    assert config_differences(saved, now) == []
+    now.trainer.precision = "bf16"
+    assert config_differences(saved, now) == ["trainer.precision"]

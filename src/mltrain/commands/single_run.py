@@ -147,7 +147,8 @@ def build_trainer(
         "samples": len(data.train),
     }
     prefix = {"fold": fold} if fold is not None else {}
-    writer = CheckpointWriter(RunDir(out_dir), tracker, int(spec.config.checkpoint.get("save_top_k") or 0))
+    top_k = OmegaConf.select(spec.config, "checkpoint.save_top_k", default=0) or 0
+    writer = CheckpointWriter(RunDir(out_dir), tracker, int(top_k))
     callbacks = [tracker, writer,
                  HistoryWriter(out_dir, params, prefix), *reporters]  # fmt: skip
     return setup_trainer(spec, model, optimizer, setup_metrics(spec, data), scheduler, callbacks)
@@ -197,10 +198,16 @@ def load_resume(spec: RunSpec, out_dir: Path) -> dict[str, Any] | None:
     return state
 
 
+# keys added after runs were saved without them, with the value that behaves as those runs did
+ADDED_KEYS = {"trainer.precision": "32", "trainer.accumulate_grad_batches": 1, "checkpoint.save_top_k": 0,
+              "loss.class_weight": None}  # fmt: skip
+
+
 def config_differences(saved: DictConfig, cfg: DictConfig) -> list[str]:
     """Dotted keys whose values differ between two configs, ignoring ``trainer.epochs`` and ``resume``."""
     a, b = (_flatten(OmegaConf.to_container(c, resolve=True)) for c in (saved, cfg))
     ignored = {"trainer.epochs", "resume"}
+    a = {**{k: v for k, v in ADDED_KEYS.items() if k in b}, **a}  # a run saved before a key existed
     return sorted(k for k in a.keys() | b.keys() if k not in ignored and a.get(k) != b.get(k))
 
 
