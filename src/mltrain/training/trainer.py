@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -201,14 +201,11 @@ class Trainer:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
         self.optimizer.step()
 
-    @contextlib.contextmanager
-    def autocast(self) -> Iterator[None]:
-        """``torch.autocast`` at the run's precision; nothing at ``32``."""
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """``torch.autocast`` at the run's precision; a bare ``nullcontext`` at ``32`` (cheap: every batch)."""
         if self.precision == "32":
-            yield
-            return
-        with torch.autocast(self.device_type, dtype=AUTOCAST[self.precision]):
-            yield
+            return contextlib.nullcontext()
+        return torch.autocast(self.device_type, dtype=AUTOCAST[self.precision])
 
     @torch.inference_mode()  # no autograd bookkeeping at all: cheaper than no_grad
     def evaluate(self, data: Split) -> dict[str, Tensor]:
