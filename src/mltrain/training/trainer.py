@@ -202,7 +202,7 @@ class Trainer:
         self.optimizer.step()
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
-        """``torch.autocast`` at the run's precision; a bare ``nullcontext`` at ``32`` (cheap: every batch)."""
+        """``torch.autocast`` at the run's precision; a ``nullcontext`` at ``32`` (cheap: every batch)."""
         if self.precision == "32":
             return contextlib.nullcontext()
         return torch.autocast(self.device_type, dtype=AUTOCAST[self.precision])
