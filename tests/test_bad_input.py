@@ -340,6 +340,7 @@ CASES += [  # issue 21: training options and lr_find
     ),  # fmt: skip
     Case("lr_find max_lr<min_lr", ["lr_find", *OK[1:], "lr_find.max_lr=1e-9"], ["lr_find.max_lr", "1e-09"]),
     Case("lr_find kfold", ["lr_find", *OK[1:], "validation=kfold"], ["lr_find", "validation=split"]),
+    Case("lr_find -m", ["lr_find", "-m", *OK[1:], "optimizer=adam,sgd"], ["lr_find", "-m/--multirun"]),
 ]
 
 QUICK = [

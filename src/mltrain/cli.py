@@ -124,6 +124,8 @@ def _run_command(command: str, rest: list[str]) -> None:
     """
     global _command
     _command = command
+    if command == "lr_find" and ("-m" in rest or "--multirun" in rest):  # a sweep's jobs are fits
+        _fail("lr_find runs one range test; it cannot be combined with -m/--multirun")
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises; _report_errors turns user errors into one line
     with _report_errors():
         from mltrain.launch import hydra_job  # Hydra, torch and the command: after usage and --version
