@@ -313,11 +313,42 @@ CASES = [
 # the default suite runs these in-process (each item of issue 9 at least once; ~0.3 s each on an idle
 # machine; tests/components/test_data_checks.py covers the rest in milliseconds) and the first as a real
 # subprocess; `-m slow` runs every row both ways
+CASES += [  # issue 21: training options and lr_find
+    Case("precision=16", [*OK, "trainer.precision=16"], ["trainer.precision=16", "16-mixed, 32, bf16"]),
+    Case(
+        "16-mixed on cpu",
+        [*OK, "trainer.precision=16-mixed", "trainer.device=cpu"],
+        ["trainer.precision=16-mixed", "CUDA", "bf16"],
+    ),  # fmt: skip
+    Case(
+        "accumulate=0",
+        [*OK, "trainer.accumulate_grad_batches=0"],
+        ["trainer.accumulate_grad_batches", "got 0"],
+    ),  # fmt: skip
+    Case("save_top_k=-1", [*OK, "checkpoint.save_top_k=-1"], ["checkpoint.save_top_k", "got -1"]),
+    Case("class_weight=bal", [*OK, "loss.class_weight=bal"], ["loss.class_weight=bal", "balanced"]),
+    Case(
+        "class_weight 3 of 2",
+        [*OK, "loss.class_weight=[1,2,3]"],
+        ["loss.class_weight has 3 weights", "2 classes (neg, pos"],
+    ),  # fmt: skip
+    Case("class_weight unknown class", [*OK, "loss.class_weight={{dog:2}}"], ["class dog", "neg, pos"]),
+    Case(
+        "class_weight and pos_weight",
+        [*OK, "loss=bce", "loss.class_weight=balanced", "loss.pos_weight=2"],
+        ["loss.pos_weight and loss.class_weight"],
+    ),  # fmt: skip
+    Case("lr_find max_lr<min_lr", ["lr_find", *OK[1:], "lr_find.max_lr=1e-9"], ["lr_find.max_lr", "1e-09"]),
+    Case("lr_find kfold", ["lr_find", *OK[1:], "validation=kfold"], ["lr_find", "validation=split"]),
+    Case("lr_find -m", ["lr_find", "-m", *OK[1:], "optimizer=adam,sgd"], ["lr_find", "-m/--multirun"]),
+]
+
 QUICK = [
     "predict bad later row", "cosine T_max=0", "fraction=abc", "inf feature", "empty column impute",
     "epochs=0", "test_fraction=0.99 split", "resume truncated last.pt", "mixed column", "factory oserror",
     "predict truncated model.pt", "evaluate empty-column run", "lr=nan", "lr=inf", "seed=-1",
     "path fifo", "path /dev/zero", "predict input fifo", "evaluate input /dev/zero",
+    "precision=16", "16-mixed on cpu", "class_weight 3 of 2", "lr_find max_lr<min_lr",
 ]  # fmt: skip
 assert set(QUICK) <= {c.id for c in CASES}
 

@@ -67,6 +67,8 @@ def test_fit_and_subcommand_names_stay_hydras_and_ours(query: Query) -> None:
     assert query("mltrain ev") == ["evaluate"]
     assert query("mltrain fit optimizer=") is None  # Hydra answers fit's groups and keys
     assert has_groups("fit") and not has_groups("evaluate")
+    assert query("mltrain lr") == ["lr_find"]
+    assert query("mltrain lr_find optimizer=") is None and has_groups("lr_find")  # fit's groups: Hydra's
 
 
 def test_evaluate_help_lists_its_keys_not_fits_groups(tmp_path: Path) -> None:

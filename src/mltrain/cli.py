@@ -37,6 +37,7 @@ COMMANDS = {
     "[id=<col>]",
     "export": "a run as one ONNX / TorchScript file: mltrain export run=<run dir> [format=onnx|torchscript]",
     "monitor": "drift of new rows from the training rows: mltrain monitor run=<run dir> input=<csv|parquet>",
+    "lr_find": "learning-rate range test: mltrain lr_find [fit's overrides]; prints the optimizer.lr= to use",
     "diff": "what differs between two runs (config, data, code, versions, metrics): mltrain diff <run> <run>",
 }
 USAGE = "usage: mltrain <command> [overrides] [hydra flags]\n\ncommands:\n" + "\n".join(
@@ -129,6 +130,8 @@ def _run_command(command: str, rest: list[str]) -> None:
     """
     global _command
     _command = command
+    if command == "lr_find" and ("-m" in rest or "--multirun" in rest):  # a sweep's jobs are fits
+        _fail("lr_find runs one range test; it cannot be combined with -m/--multirun")
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises; _report_errors turns user errors into one line
     with _report_errors():
         from mltrain.launch import hydra_job  # Hydra, torch and the command: after usage and --version
@@ -149,7 +152,7 @@ def _hydra_app(command: str) -> Any:
     from mltrain.rundir import install_resolvers
 
     install_resolvers()
-    register_schemas()
+    register_schemas(command)
 
     @hydra.main(version_base="1.3", config_path="pkg://mltrain.conf", config_name=command)
     def app(cfg: Any) -> Any:

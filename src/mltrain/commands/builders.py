@@ -46,6 +46,8 @@ def setup_trainer(
         limit_val_batches=t.limit_val_batches,
         scheduler=scheduler,
         grad_clip=t.grad_clip,
+        precision=t.precision,
+        accumulate_grad_batches=t.accumulate_grad_batches,
     )  # fmt: skip
 
 
@@ -86,7 +88,13 @@ def setup_runtime(spec: RunSpec) -> torch.device:
     if spec.trainer.num_threads:
         torch.set_num_threads(spec.trainer.num_threads)
     torch.use_deterministic_algorithms(spec.trainer.deterministic)
-    return distributed.rank_device(resolve_device(spec.trainer.device))
+    device = distributed.rank_device(resolve_device(spec.trainer.device))
+    if spec.trainer.precision == "16-mixed" and device.type != "cuda":
+        raise ConfigError(
+            f"trainer.precision=16-mixed needs a CUDA device (float16 autocast with a gradient scaler), "
+            f"this run is on {device}; use trainer.precision=bf16 or 32"
+        )
+    return device
 
 
 def resolve_device(name: str) -> torch.device:

@@ -9,6 +9,7 @@ ends, the plots and reports, ``model.pt`` (the best epoch's weights) and last th
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from mltrain.commands.builders import (
     setup_trainer,
 )
 from mltrain.commands.fit_data import Prepared, Rows, prepare
+from mltrain.components.losses import resolve_class_weights
 from mltrain.components.models import compile_in_place
 from mltrain.config.spec import RunSpec, saved_config
 from mltrain.data.datasets import Table
@@ -42,6 +44,7 @@ from mltrain.training.callbacks.early_stopping import EarlyStopping
 from mltrain.training.callbacks.loggers import build_loggers, finish_loggers
 from mltrain.training.callbacks.writers import CheckpointWriter, HistoryWriter, SummaryWriter
 from mltrain.training.checkpoints import load_checkpoint, restore, save_checkpoint
+from mltrain.training.model_summary import model_summary, summary_lines
 from mltrain.training.trainer import Trainer, _to_floats
 
 log = logging.getLogger(__name__)
@@ -59,13 +62,17 @@ def fit_rows(
     out_dir.mkdir(parents=True, exist_ok=True)
     device = setup_runtime(spec)
     data = prepare(table, spec.loss, rows, device)
+    spec = with_class_weights(spec, data)  # loss.class_weight=balanced counts these training rows
     model = setup_model(spec, data).to(device)
+    structure = model_summary(model, data.train.x[:2])  # before compiling: the module as written
     if spec.trainer.compile:
         compile_in_place(model)
     resumed = load_resume(spec, out_dir)
     tracker = setup_tracker(spec)
-    static = describe_run(spec, data, model, device, table.dropped_rows) | (
-        {"fold": fold} if fold is not None else {}
+    static = (
+        describe_run(spec, data, model, device, table.dropped_rows)
+        | {"model": structure}
+        | ({"fold": fold} if fold is not None else {})
     )
     static["provenance"] = provenance.record(data_facts(table))  # command, git commit, data hash
     summary = SummaryWriter(files.summary, tracker, spec.objective, static, resumed=resumed is not None)
@@ -79,6 +86,7 @@ def fit_rows(
         loggers = build_loggers(spec.config, out_dir, fold)  # logger=[tensorboard,mlflow]; none by default
         trainer.callbacks += loggers
         _log_start(spec, table, data, model, device, out_dir)
+        log.info("model summary:\n%s", "\n".join(summary_lines(structure)))
         end_of_startup()  # the mltrain command's collector back on, start-up objects frozen (startup.py)
         trainer.fit(data.train, data.val)
         tracker.restore(model)
@@ -98,6 +106,19 @@ def fit_rows(
             summary.fail(trainer, error)
         raise
     return result
+
+
+def with_class_weights(spec: RunSpec, data: Prepared) -> RunSpec:
+    """The spec whose loss weighs each class as ``loss.class_weight`` says, for these training rows.
+
+    Raises:
+        ConfigError: a weight list of the wrong length or a class name the data does not have.
+    """
+    if spec.loss.class_weight is None:
+        return spec
+    codes = data.train.y.long().cpu().numpy()
+    weights = resolve_class_weights(spec.loss, codes, data.preprocessor.classes or [])
+    return dataclasses.replace(spec, loss=spec.loss.weighted(weights))
 
 
 def write_run_start(spec: RunSpec, data: Prepared, out_dir: Path) -> None:
@@ -128,7 +149,9 @@ def build_trainer(
         "samples": len(data.train),
     }
     prefix = {"fold": fold} if fold is not None else {}
-    callbacks = [tracker, CheckpointWriter(RunDir(out_dir), tracker),
+    top_k = OmegaConf.select(spec.config, "checkpoint.save_top_k", default=0) or 0
+    writer = CheckpointWriter(RunDir(out_dir), tracker, int(top_k))
+    callbacks = [tracker, writer,
                  HistoryWriter(out_dir, params, prefix), *reporters]  # fmt: skip
     return setup_trainer(spec, model, optimizer, setup_metrics(spec, data), scheduler, callbacks)
 
@@ -177,10 +200,16 @@ def load_resume(spec: RunSpec, out_dir: Path) -> dict[str, Any] | None:
     return state
 
 
+# keys added after runs were saved without them, with the value that behaves as those runs did
+ADDED_KEYS = {"trainer.precision": "32", "trainer.accumulate_grad_batches": 1, "checkpoint.save_top_k": 0,
+              "loss.class_weight": None}  # fmt: skip
+
+
 def config_differences(saved: DictConfig, cfg: DictConfig) -> list[str]:
     """Dotted keys whose values differ between two configs, ignoring ``trainer.epochs`` and ``resume``."""
     a, b = (_flatten(OmegaConf.to_container(c, resolve=True)) for c in (saved, cfg))
     ignored = {"trainer.epochs", "resume"}
+    a = {**{k: v for k, v in ADDED_KEYS.items() if k in b}, **a}  # a run saved before a key existed
     return sorted(k for k in a.keys() | b.keys() if k not in ignored and a.get(k) != b.get(k))
 
 
@@ -219,7 +248,7 @@ def describe_run(
             "input_shape": list(data.input_shape) if data.input_shape else None,
         },
         "parameters": sum(p.numel() for p in model.parameters()),
-    }
+    } | ({"class_weights": list(spec.loss.weights)} if spec.loss.weights else {})  # what evaluate reapplies
 
 
 def _log_start(spec: RunSpec, table: Table, data: Prepared, model: nn.Module, device: torch.device,

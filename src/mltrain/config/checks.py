@@ -23,11 +23,12 @@ from mltrain.components.optimizers import OPTIMIZERS, check_optimizer
 from mltrain.components.registry import options
 from mltrain.components.schedulers import SCHEDULERS, check_scheduler
 from mltrain.config.catalog import choice_config
-from mltrain.config.schemas import EarlyStoppingConfig, FitConfig, TrainerConfig
+from mltrain.config.schemas import CheckpointConfig, EarlyStoppingConfig, FitConfig, TrainerConfig
 from mltrain.config.spec import watched
 from mltrain.data.datasets import DATASETS, check_synthetic
 from mltrain.errors import Range, choice_problem, did_you_mean, range_problems
 from mltrain.training.callbacks.loggers import logger_problems
+from mltrain.training.trainer import PRECISIONS
 
 VALIDATIONS = ("split", "kfold", "none")
 VALIDATION_KEYS = {"split": ("name", "fraction"), "kfold": ("name", "k", "shuffle"), "none": ("name",)}
@@ -64,6 +65,9 @@ def validate_config(cfg: DictConfig) -> list[str]:
     problems += _unknown_keys("", cfg, FitConfig.__dataclass_fields__)
     problems += _unknown_keys("trainer.", cfg.trainer, TrainerConfig.__dataclass_fields__)
     problems += _unknown_keys("early_stopping.", cfg.early_stopping, EarlyStoppingConfig.__dataclass_fields__)
+    problems += _unknown_keys("checkpoint.", cfg.checkpoint, CheckpointConfig.__dataclass_fields__)
+    if cfg.checkpoint.save_top_k < 0:
+        problems.append(f"checkpoint.save_top_k must be >= 0 (0 = off), got {cfg.checkpoint.save_top_k}")
     problems += _monitor_problems(cfg)
     return problems + split_problems(cfg)
 
@@ -80,13 +84,20 @@ def _trainer_problems(t: DictConfig) -> list[str]:
     problems = []
     if t.epochs < 1:
         problems.append(f"trainer.epochs must be >= 1, got {t.epochs}")
-    for key in ("batch_size", "eval_batch_size", "nproc"):
+    for key in ("batch_size", "eval_batch_size", "nproc", "accumulate_grad_batches"):
         if t[key] < 1:
             problems.append(f"trainer.{key} must be >= 1, got {t[key]}")
     for key in ("num_threads", "limit_train_batches", "limit_val_batches"):
         if t[key] is not None and t[key] < 1:
             problems.append(f"trainer.{key} must be >= 1 or null, got {t[key]}")
     problems += range_problems("trainer.", {"grad_clip": t.grad_clip}, {"grad_clip": GRAD_CLIP})
+    if t.precision not in PRECISIONS:
+        problems.append(choice_problem("trainer.precision", t.precision, PRECISIONS))
+    if t.accumulate_grad_batches > 1 and t.nproc > 1:
+        problems.append(
+            f"trainer.accumulate_grad_batches={t.accumulate_grad_batches} works in one process only, "
+            f"got trainer.nproc={t.nproc}; raise trainer.batch_size instead"
+        )
     if t.device not in ("auto", "cpu", "mps") and not str(t.device).startswith("cuda"):
         problems.append(choice_problem("trainer.device", t.device, ["auto", "cpu", "cuda", "cuda:N"]))
     return problems

@@ -27,6 +27,13 @@ class TrainerConfig:
     deterministic: bool = False
     nproc: int = 1
     compile: bool = False
+    precision: str = "32"
+    accumulate_grad_batches: int = 1
+
+
+@dataclass
+class CheckpointConfig:
+    save_top_k: int = 0
 
 
 @dataclass
@@ -52,10 +59,25 @@ class FitConfig:
     scheduler: Any = MISSING
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     logger: Any = field(default_factory=dict)
     resume: str | None = None
     trust_code: bool = False
     debug: Any = None
+
+
+@dataclass
+class LRFindSettings:
+    min_lr: float = 1e-7
+    max_lr: float = 10.0
+    steps: int | None = None
+    smoothing: float = 0.9
+    diverge: float = 4.0
+
+
+@dataclass
+class LRFindConfig(FitConfig):
+    lr_find: LRFindSettings = field(default_factory=LRFindSettings)
 
 
 @dataclass
@@ -105,8 +127,14 @@ SCHEMAS = {
 SCHEMA_SUFFIX = "_schema"
 
 
-def register_schemas() -> None:
-    """Put the schemas in Hydra's ConfigStore (called by ``cli.py`` before composing)."""
+def register_schemas(command: str | None = None) -> None:
+    """Put the schemas in Hydra's ConfigStore (called by ``cli.py`` before composing).
+
+    ``conf/lr_find.yaml`` is fit's config plus ``lr_find.*``: it includes ``fit.yaml``, whose first entry is
+    ``fit_schema``, so for ``lr_find`` that name holds :class:`LRFindConfig` (fit's keys and its own).
+    """
     store = ConfigStore.instance()
-    for command, schema in SCHEMAS.items():
-        store.store(name=f"{command}{SCHEMA_SUFFIX}", node=schema)
+    for name, schema in SCHEMAS.items():
+        store.store(name=f"{name}{SCHEMA_SUFFIX}", node=schema)
+    if command == "lr_find":
+        store.store(name=f"fit{SCHEMA_SUFFIX}", node=LRFindConfig)

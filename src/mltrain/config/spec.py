@@ -73,6 +73,8 @@ class Trainer:
     deterministic: bool
     nproc: int
     compile: bool
+    precision: str
+    accumulate_grad_batches: int
 
 
 @dataclass(frozen=True)

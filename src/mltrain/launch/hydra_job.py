@@ -191,6 +191,7 @@ def compose(command: str, overrides: list[str], from_shell: bool = False, log: b
     """
     hydra = GlobalHydra.instance().hydra
     assert hydra is not None, "compose() runs inside _fresh_hydra()"
+    register_schemas(command)  # fit_schema is lr_find's own for `mltrain lr_find` (config/schemas.py)
     try:
         return hydra.compose_config(
             config_name=command, overrides=overrides, run_mode=RunMode.RUN, from_shell=from_shell,

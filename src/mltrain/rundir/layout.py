@@ -18,6 +18,7 @@ from mltrain.files import read_json
 
 KFOLD_RESUME = "resume= does not support validation=kfold yet; start the k-fold run again"
 FOLD = re.compile(r"fold_(\d+)")  # a k-fold parent's fold directories: fold_1 ... fold_<k>
+TOP_K = re.compile(r"epoch-(\d+)_[\w.+-]+\.pt")  # checkpoint.save_top_k's: epoch-007_val_loss-0.0912.pt
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's when built: a report reads many runs
 
 
@@ -68,6 +69,8 @@ class RunDir:
     lock = RunFile(".lock")  # held while a process runs in the directory
     evaluation = RunFile("evaluation.json")  # `mltrain evaluate`'s output directory
     monitor = RunFile("monitor.json")  # `mltrain monitor`'s output directory
+    lr_find_csv = RunFile("lr_find.csv")  # `mltrain lr_find`'s directory: step, lr, loss, smoothed_loss
+    lr_find_png = RunFile("lr_find.png")  # the same curve, the suggestion marked
     sweep_table = RunFile("sweep.csv")  # a multirun's directory: one row per job
     sweep_config = RunFile("multirun.yaml")  # a multirun's directory: Hydra's settings and overrides
 
@@ -96,6 +99,17 @@ class RunDir:
     def resume_files(self) -> tuple[Path, ...]:
         """What ``resume=`` continues from: the config and the checkpoints."""
         return (self.config, self.last_checkpoint, self.best_checkpoint)
+
+    def top_k_checkpoint(self, epoch: int, monitor: str, value: float) -> Path:
+        """One of the ``checkpoint.save_top_k`` best epochs: ``checkpoints/epoch-007_val_loss-0.0912.pt``."""
+        return self.checkpoints / f"epoch-{epoch:03d}_{monitor}-{value:.6g}.pt"
+
+    def top_k_checkpoints(self) -> list[Path]:
+        """The top-k checkpoint files present, by epoch."""
+        if not self.checkpoints.is_dir():
+            return []
+        found = [(int(m[1]), p) for p in self.checkpoints.iterdir() if (m := TOP_K.fullmatch(p.name))]
+        return [p for _, p in sorted(found)]
 
     def rank_log(self, rank: int) -> Path:
         """The log (and traceback) of one rank of a ``trainer.nproc`` or torchrun run."""

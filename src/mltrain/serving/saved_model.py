@@ -6,6 +6,8 @@ outputs = ensemble_outputs(models, frame)     # raw model outputs on a raw frame
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +101,7 @@ def load_one(path: Path, trust_code: bool = False) -> SavedRun:
             f"{run.preprocessing} has no scaling for column {', '.join(map(repr, empty))} "
             "(the column had no values when the run was trained); train the run again without it"
         )
+    spec = _with_saved_weights(spec, summary, pre, run.summary)
     shape = summary.get("data", {}).get("input_shape")
     n_classes = len(pre.classes) if pre.classes is not None else 0
     model = _read(
@@ -114,6 +117,28 @@ def load_one(path: Path, trust_code: bool = False) -> SavedRun:
             f"({first}); was it copied from another run?"
         ) from e
     return SavedRun(path, spec, summary, pre, model.eval())
+
+
+def _with_saved_weights(spec: RunSpec, summary: dict[str, Any], pre: Preprocessor, file: Path) -> RunSpec:
+    """The loss weighted as training weighed it: ``loss.class_weight``'s weights as ``summary.json`` recorded
+    them (``balanced`` was counted on the training rows, which evaluate does not have).
+
+    Raises:
+        DataError: the config asks for class weights and the summary holds no usable ones.
+    """
+    if spec.loss.class_weight is None:
+        return spec
+    weights = summary.get("class_weights")
+    n_classes = len(pre.classes or [])
+    usable = isinstance(weights, list) and len(weights) == n_classes
+    if not usable or not all(
+        isinstance(w, int | float) and not isinstance(w, bool) and math.isfinite(w) and w > 0 for w in weights
+    ):
+        raise DataError(
+            f"{file} holds no class_weights for the {n_classes} classes (loss.class_weight="
+            f"{spec.loss.class_weight} in the config); was the file written by another mltrain or edited?"
+        )
+    return dataclasses.replace(spec, loss=spec.loss.weighted(weights))
 
 
 def _read(file: Path, parse: Callable[[Path], Any]) -> Any:

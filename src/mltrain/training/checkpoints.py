@@ -55,6 +55,7 @@ def trainer_state(trainer: Trainer, early_stopping: EarlyStopping | None) -> dic
         "model": trainer.model.state_dict(),
         "optimizer": trainer.optimizer.state_dict(),
         "scheduler": trainer.scheduler.state_dict() if trainer.scheduler is not None else None,
+        "scaler": trainer.scaler.state_dict() if trainer.scaler is not None else None,  # 16-mixed's scale
         "early_stopping": early_stopping.state_dict() if early_stopping is not None else None,
         "history": [dict(row) for row in trainer.history],
         "rng": rng_state(trainer.generator),
@@ -67,6 +68,8 @@ def restore(trainer: Trainer, early_stopping: EarlyStopping | None, state: dict[
     trainer.optimizer.load_state_dict(state["optimizer"])
     if trainer.scheduler is not None and state["scheduler"] is not None:
         trainer.scheduler.load_state_dict(state["scheduler"])
+    if trainer.scaler is not None and state.get("scaler"):  # absent from checkpoints of older runs
+        trainer.scaler.load_state_dict(state["scaler"])
     if early_stopping is not None and state["early_stopping"] is not None:
         early_stopping.load_state_dict(state["early_stopping"])
     trainer.history = [dict(row) for row in state["history"]]

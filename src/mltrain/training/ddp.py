@@ -34,6 +34,8 @@ class DistributedTrainer(Trainer):
 
     def __init__(self, model: nn.Module, *args: Any, **kwargs: Any) -> None:
         super().__init__(model, *args, **kwargs)
+        if self.accumulate > 1:  # refused by config/checks.py first; DDP would all-reduce every batch
+            raise ValueError("accumulate_grad_batches > 1 is not supported with several processes")
         device = next(model.parameters()).device
         self.ddp = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
         self.rank, self.world = distributed.rank(), distributed.world_size()
@@ -59,13 +61,14 @@ class DistributedTrainer(Trainer):
             batch = order[b * bs : (b + 1) * bs]
             start, stop = distributed.shard(len(batch), self.rank, self.world)
             idx = batch[start:stop]
-            out = self.ddp(data.x[idx])
+            with self.autocast():
+                out = self.ddp(data.x[idx])
+            out = out.float()
             share = distributed.batch_share(self.loss, out, data.y[idx], len(batch))
             self.optimizer.zero_grad(set_to_none=True)
-            (share * self.world).backward()  # DDP averages over ranks: the whole batch's gradient
-            if self.grad_clip is not None:
-                nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
-            self.optimizer.step()
+            full = share * self.world  # DDP averages over ranks: the whole batch's gradient
+            (full if self.scaler is None else self.scaler.scale(full)).backward()
+            self._step()
             if outputs is None:
                 rows = len(distributed.local_positions(n_used, bs, self.rank, self.world))
                 outputs = torch.empty((rows, *out.shape[1:]), dtype=out.dtype, device=device)

@@ -7,10 +7,17 @@ waits on the host; the epoch's loss and metrics are computed once, at its end.
 
     trainer = Trainer(model, optimizer, loss, metrics, epochs=10, batch_size=64)
     history = trainer.fit(Split(x_train, y_train), Split(x_val, y_val))
+
+``precision`` (Lightning's names) runs the forward passes under ``torch.autocast``: ``bf16`` on the CPU or
+CUDA, ``16-mixed`` (CUDA only) with a ``torch.amp.GradScaler``; parameters, gradients and the optimizer's
+state stay float32, and the loss is computed on float32 outputs. ``accumulate_grad_batches=N`` sums the
+gradients of N batches before one optimizer step, each batch's loss weighted by its share of the window's
+rows: the step is the one a single batch of those rows takes with a mean loss.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Sequence
@@ -26,6 +33,9 @@ from mltrain.components.metrics import MetricSet
 from mltrain.interrupts import held_interrupts
 from mltrain.status import COMPLETED, DIVERGED, FAILED, INTERRUPTED, RUNNING
 from mltrain.training.callbacks.base import Callback
+
+PRECISIONS = ("32", "bf16", "16-mixed")  # trainer.precision: float32, bfloat16 autocast, float16 + scaler
+AUTOCAST = {"bf16": torch.bfloat16, "16-mixed": torch.float16}
 
 
 @dataclass
@@ -55,6 +65,9 @@ class Trainer:
         limit_train_batches / limit_val_batches: cap the batches per epoch (smoke runs).
         scheduler: stepped after each epoch with its history row (``components.schedulers``).
         grad_clip: clip the gradients' total L2 norm to this before each step; ``None`` = off.
+        precision: ``32``, ``bf16`` or ``16-mixed`` (CUDA only: float16 autocast with a gradient scaler).
+        accumulate_grad_batches: batches whose gradients make one optimizer step; ``limit_train_batches``
+            counts optimizer steps, so an epoch trains on at most ``limit * N`` batches.
     """
 
     def __init__(
@@ -72,6 +85,8 @@ class Trainer:
         limit_val_batches: int | None = None,
         scheduler: Any = None,
         grad_clip: float | None = None,
+        precision: str = "32",
+        accumulate_grad_batches: int = 1,
     ) -> None:
         self.model, self.optimizer, self.loss, self.metrics = model, optimizer, loss, metrics
         self.epochs, self.batch_size, self.eval_batch_size = epochs, batch_size, eval_batch_size
@@ -79,6 +94,15 @@ class Trainer:
         self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
         self.limit_train_batches, self.limit_val_batches = limit_train_batches, limit_val_batches
         self.scheduler, self.grad_clip = scheduler, grad_clip
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        self.precision, self.accumulate = precision, max(1, int(accumulate_grad_batches))
+        device = next(iter(model.parameters()), torch.empty(0)).device
+        self.device_type = device.type
+        if precision == "16-mixed" and device.type != "cuda":
+            raise ValueError(f"precision 16-mixed needs a CUDA device, the model is on {device}")
+        # float16's narrow range needs the loss scaled up before backward; its state travels in checkpoints
+        self.scaler = torch.amp.GradScaler("cuda") if precision == "16-mixed" else None
         self.history: list[dict[str, float]] = []
         self.status = RUNNING
         self.message = ""
@@ -86,7 +110,10 @@ class Trainer:
 
     def fit(self, train: Split, val: Split | None = None) -> list[dict[str, float]]:
         """Train for ``epochs`` epochs (or until a callback stops it); return the history rows."""
-        self.steps_per_epoch = self._n_batches(len(train), self.batch_size, self.limit_train_batches)
+        windows = self._n_batches(len(train), self.batch_size * self.accumulate, None)
+        self.steps_per_epoch = min(windows, self.limit_train_batches or windows)  # optimizer steps
+        batches = self._n_batches(len(train), self.batch_size, None)
+        self.batches_per_epoch = min(batches, self.steps_per_epoch * self.accumulate)
         self._notify("on_fit_begin")
         self._batch_hooks = [
             cb for cb in self.callbacks if type(cb).on_train_batch_end is not Callback.on_train_batch_end
@@ -129,20 +156,25 @@ class Trainer:
     def train_epoch(self, data: Split) -> dict[str, Tensor]:
         """One pass over shuffled batches; returns the epoch's mean loss and metrics as device tensors."""
         self.model.train()
-        n, bs = len(data), self.batch_size
-        n_batches = self.steps_per_epoch
+        n, bs, acc = len(data), self.batch_size, self.accumulate
+        n_batches = self.batches_per_epoch
         order = torch.randperm(n, generator=self.generator).to(data.x.device, non_blocking=True)
         n_used = min(n, n_batches * bs)
         outputs, losses = None, torch.empty(n_batches, device=data.x.device)
         for b in range(n_batches):
             idx = order[b * bs : (b + 1) * bs]
-            out = self.model(data.x[idx])
+            first, last = b % acc == 0, b % acc == acc - 1 or b == n_batches - 1
+            if first:
+                window = min(n_used, (b + acc) * bs) - b * bs  # rows of this optimizer step's batches
+                self.optimizer.zero_grad(set_to_none=True)
+            with self.autocast():
+                out = self.model(data.x[idx])
+            out = out.float()  # the loss, metrics and history in float32 whatever the precision
             loss = self.loss(out, data.y[idx])
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if self.grad_clip is not None:  # returns the norm as a tensor: no host synchronisation
-                nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
-            self.optimizer.step()
+            scaled = loss if acc == 1 else loss * (len(idx) / window)
+            (scaled if self.scaler is None else self.scaler.scale(scaled)).backward()
+            if last:
+                self._step()
             if outputs is None:
                 outputs = torch.empty((n_used, *out.shape[1:]), dtype=out.dtype, device=out.device)
             outputs[b * bs : b * bs + len(idx)] = out.detach()
@@ -156,6 +188,25 @@ class Trainer:
         logs |= self.metrics(outputs, data.y[order[:n_used]])
         return logs
 
+    def _step(self) -> None:
+        """One optimizer step on the accumulated gradients (unscaled first under ``16-mixed``)."""
+        if self.scaler is not None:
+            if self.grad_clip is not None:
+                self.scaler.unscale_(self.optimizer)
+                nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+            self.scaler.step(self.optimizer)  # skipped when the gradients hold inf/NaN; the scale drops
+            self.scaler.update()
+            return
+        if self.grad_clip is not None:  # returns the norm as a tensor: no host synchronisation
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+        self.optimizer.step()
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """``torch.autocast`` at the run's precision; a ``nullcontext`` at ``32`` (cheap: every batch)."""
+        if self.precision == "32":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device_type, dtype=AUTOCAST[self.precision])
+
     @torch.inference_mode()  # no autograd bookkeeping at all: cheaper than no_grad
     def evaluate(self, data: Split) -> dict[str, Tensor]:
         """Mean loss and metrics over ``data`` (in eval mode, batches of ``eval_batch_size``)."""
@@ -163,17 +214,18 @@ class Trainer:
         n_batches = self._n_batches(len(data), self.eval_batch_size, self.limit_val_batches)
         n = min(len(data), n_batches * self.eval_batch_size)
         ebs = self.eval_batch_size
-        outputs = torch.cat([self.model(data.x[i : i + ebs]) for i in range(0, n, ebs)])
+        with self.autocast():
+            outputs = torch.cat([self.model(data.x[i : i + ebs]) for i in range(0, n, ebs)]).float()
         y = data.y[:n]
         return {"loss": self.loss(outputs, y), **self.metrics(outputs, y)}
 
     def predict(self, x: Tensor) -> Tensor:
         """Raw model outputs for ``x`` in eval mode, in batches of ``eval_batch_size``."""
         self.model.eval()
-        with torch.inference_mode():  # as evaluate: a compiled model reuses the same graph
+        with torch.inference_mode(), self.autocast():  # as evaluate: a compiled model reuses the same graph
             return torch.cat(
                 [self.model(x[i : i + self.eval_batch_size]) for i in range(0, len(x), self.eval_batch_size)]
-            )
+            ).float()
 
     @property
     def _first_bad_batch(self) -> int:

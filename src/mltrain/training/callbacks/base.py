@@ -65,13 +65,15 @@ class ProgressCallback(Callback):
             )
             self.progress.start()
             self.task = self.progress.add_task(
-                "train", total=trainer.steps_per_epoch, epoch=1, epochs=trainer.epochs
+                "train", total=trainer.batches_per_epoch, epoch=1, epochs=trainer.epochs
             )
 
     def on_epoch_begin(self, trainer: Trainer, epoch: int) -> None:
         if self.progress is not None:
             # reset() replaces the task's fields, so both are passed again
-            self.progress.reset(self.task, total=trainer.steps_per_epoch, epoch=epoch, epochs=trainer.epochs)
+            self.progress.reset(
+                self.task, total=trainer.batches_per_epoch, epoch=epoch, epochs=trainer.epochs
+            )
 
     def on_train_batch_end(self, trainer: Trainer, batch: int) -> None:
         if self.progress is not None:

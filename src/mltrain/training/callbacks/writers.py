@@ -37,32 +37,59 @@ PACKAGES = ("mltrain", "torch", "numpy", "pandas", "hydra-core", "omegaconf", "s
 
 
 class CheckpointWriter(Callback):
-    """Writes ``checkpoints/best.pt`` at a new best epoch, then ``checkpoints/last.pt`` (the commit point)
-    after every epoch.
+    """Writes ``checkpoints/best.pt`` at a new best epoch, the epoch's top-k file when it is one of the
+    ``save_top_k`` best, then ``checkpoints/last.pt`` (the commit point) after every epoch; then removes the
+    top-k files no longer among the best.
+
+    The top k are the ``save_top_k`` best rows of the committed history by the tracker's monitor (a tie goes
+    to the earlier epoch), so they need no state of their own: after a kill, a resume (or the next epoch)
+    removes a file of an epoch ``last.pt`` never committed, or one pushed out of the top k.
 
     Args:
         run: the run directory.
         tracker: the run's best-epoch tracker (its state travels in every checkpoint).
+        save_top_k: how many best epochs keep their own checkpoint; 0 = none.
     """
 
-    def __init__(self, run: RunDir, tracker: EarlyStopping) -> None:
-        self.run, self.tracker = run, tracker
+    def __init__(self, run: RunDir, tracker: EarlyStopping, save_top_k: int = 0) -> None:
+        self.run, self.tracker, self.save_top_k = run, tracker, save_top_k
         self.committed: dict[str, Any] = tracker.state_dict()
 
     def on_fit_begin(self, trainer: Trainer) -> None:
         self.committed = self.tracker.state_dict()  # after a resume: the state last.pt holds
+        self.prune(trainer.history)
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, row: dict[str, float]) -> None:
         state = trainer_state(trainer, self.tracker)
         try:
             if self.tracker.best_epoch == epoch:
                 save_checkpoint(self.run.best_checkpoint, state)
+            if epoch in self.top_k(trainer.history):
+                save_checkpoint(
+                    self.run.top_k_checkpoint(epoch, self.tracker.monitor, row[self.tracker.monitor]), state
+                )
             save_checkpoint(self.run.last_checkpoint, state)
         except BaseException:
             trainer.history.pop()  # not committed: every file keeps saying the epoch before
             self.tracker.load_state_dict(self.committed)
             raise
         self.committed = state["early_stopping"]
+        self.prune(trainer.history)
+
+    def top_k(self, history: list[dict[str, float]]) -> dict[int, float]:
+        """``{epoch: monitored value}`` of the ``save_top_k`` best epochs of ``history`` (NaN never does)."""
+        monitor, sign = self.tracker.monitor, 1.0 if self.tracker.mode == "min" else -1.0
+        scored = [(sign * r[monitor], int(r["epoch"]), r[monitor]) for r in history
+                  if r.get(monitor) is not None and r[monitor] == r[monitor]]  # fmt: skip
+        return {epoch: value for _, epoch, value in sorted(scored)[: self.save_top_k]}
+
+    def prune(self, history: list[dict[str, float]]) -> None:
+        """Remove the top-k files that are not the committed history's top k (each removal is atomic)."""
+        monitor = self.tracker.monitor
+        keep = {self.run.top_k_checkpoint(e, monitor, v) for e, v in self.top_k(history).items()}
+        for path in self.run.top_k_checkpoints():
+            if path not in keep:
+                path.unlink(missing_ok=True)
 
 
 class HistoryWriter(Callback):
