@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -36,7 +37,16 @@ class Loss:
     fn: Callable[[Tensor, Tensor], Tensor]
 
     def __call__(self, outputs: Tensor, targets: Tensor) -> Tensor:
+        """The mean loss; for an ensemble's training outputs ``(batch, k, out)`` (``model=tabm``), the mean
+        of each member's loss, as if each member had its own copy of the batch."""
+        if outputs.dim() == 3:
+            k = outputs.shape[1]
+            return self.fn(outputs.flatten(0, 1), targets.repeat_interleave(k, 0))
         return self.fn(outputs, targets)
+
+    def combined(self, outputs: Tensor) -> Tensor:
+        """Raw outputs ``(batch, out)``: an ensemble's ``(batch, k, out)`` as its mean prediction."""
+        return mean_prediction(outputs, self.task) if outputs.dim() == 3 else outputs
 
     @property
     def is_classifier(self) -> bool:
@@ -64,6 +74,20 @@ class Loss:
             p = torch.sigmoid(outputs.squeeze(1))
             return torch.stack([1 - p, p], dim=1)
         return outputs.softmax(1)
+
+
+def mean_prediction(members: Tensor, task: str, k: int | None = None) -> Tensor:
+    """An ensemble's ``(batch, k, out)`` outputs as one ``(batch, out)`` output of the same kind: the log
+    of the mean class probabilities (their softmax is the mean), the logit of the mean probability of
+    class 1, or the mean value; computed in log space, so no probability of 0 or 1 overflows."""
+    log_k = math.log(k or members.shape[1])  # k given: no Python value from a traced shape
+    if task == MULTICLASS:
+        return torch.logsumexp(F.log_softmax(members, dim=2), dim=1) - log_k
+    if task == BINARY:
+        log_p = torch.logsumexp(F.logsigmoid(members), dim=1) - log_k
+        log_q = torch.logsumexp(F.logsigmoid(-members), dim=1) - log_k
+        return log_p - log_q
+    return members.mean(1)
 
 
 LOSSES: Registry = Registry("loss")

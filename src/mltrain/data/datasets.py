@@ -35,6 +35,7 @@ class Table:
             (an integer CSV column can be class labels or a count to regress).
         input_shape: ``(C, H, W)`` for image-shaped rows (digits), else ``None``.
         missing: ``dataset.missing``: ``error``, ``drop`` or ``impute``.
+        numeric: ``dataset.numeric``: ``standard``, ``robust`` or ``quantile`` scaling of numeric columns.
         features_given: whether the user chose ``features`` (``dataset.features``) rather than taking
             every other column; a suspicious column the user chose is used with a warning, not refused.
         dropped_rows: rows ``drop_missing`` left out of ``frame`` (recorded in ``summary.json``).
@@ -49,6 +50,7 @@ class Table:
     missing: str = "error"
     features_given: bool = False  # the user listed dataset.features (else: every column but the target)
     dropped_rows: int = 0  # rows left out for a missing target (or feature, dataset.missing=drop)
+    numeric: str = "standard"  # dataset.numeric: how numeric feature columns are scaled (data/preprocessing)
 
 
 DATASETS: Registry = Registry("dataset")

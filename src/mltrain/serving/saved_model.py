@@ -31,7 +31,7 @@ from mltrain.rundir import RunDir
 from mltrain.training.checkpoints import load_checkpoint
 from mltrain.trust import check_code, named_code
 
-MODEL_INPUTS = ("in_features", "out_features", "input_shape")  # what build_model passes, not the config
+MODEL_INPUTS = ("in_features", "out_features", "input_shape", "task", "n_numeric")  # what build_model passes, not the config
 
 
 @dataclass
@@ -102,7 +102,7 @@ def load_one(path: Path, trust_code: bool = False) -> SavedRun:
     shape = summary.get("data", {}).get("input_shape")
     n_classes = len(pre.classes) if pre.classes is not None else 0
     model = _read(
-        run.config, lambda _: build_model(spec, pre.n_features, n_classes, tuple(shape) if shape else None)
+        run.config, lambda _: build_model(spec, pre.n_features, n_classes, tuple(shape) if shape else None, len(pre.numeric))
     )
     state = load_checkpoint(run.model)
     try:

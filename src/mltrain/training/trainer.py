@@ -143,9 +143,10 @@ class Trainer:
             if self.grad_clip is not None:  # returns the norm as a tensor: no host synchronisation
                 nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
             self.optimizer.step()
+            out = self.loss.combined(out.detach())  # an ensemble's members: their mean prediction
             if outputs is None:
                 outputs = torch.empty((n_used, *out.shape[1:]), dtype=out.dtype, device=out.device)
-            outputs[b * bs : b * bs + len(idx)] = out.detach()
+            outputs[b * bs : b * bs + len(idx)] = out
             losses[b] = loss.detach()
             for cb in self._batch_hooks:
                 cb.on_train_batch_end(self, b)
