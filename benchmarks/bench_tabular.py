@@ -22,10 +22,13 @@ the same training rows, text columns one-hot encoded, gaps filled with the media
 are). Metric: accuracy for classes, R2 for regression, on the test rows. Wall time: the whole fit command
 (start-up and writing the run included) or scikit-learn's fit, per split.
 
-Win / tie / loss of each method against ``hgb``, per table: the mean over splits of the paired difference
-``score(method) - score(hgb)`` is a tie when it lies within twice its standard error (the seed-to-seed
-spread of the difference over sqrt(splits), about a 95% band), or within 0.002 (too small to matter);
-with one split there is no spread, and only the 0.002 band is used.
+Win / tie / loss of each method against ``hgb``, per table: a paired comparison on the same test rows.
+Each test row gives the method's and hgb's per-row score, correctness (0/1) for classes, the squared error
+over the test target's variance for regression (their mean is 1 - R2); the difference, averaged over the
+test rows of every split, is the difference of the two methods' scores, and its standard error is that
+of a mean over those rows. A difference within twice its standard error (about a 95% band) or within
+0.002 is a tie; beyond it, a win or a loss. The rows, not the seeds, give the spread: with 1-3 splits a
+seed-to-seed standard deviation is itself too noisy to draw a band with (``sd`` is printed too).
 
 Every process is given ``--threads`` threads (torch and scikit-learn's OpenMP); ``--jobs`` runs that many
 fits side by side: keep ``jobs x threads`` at or under the cores, or the wall times mean nothing.
@@ -85,11 +88,23 @@ def _statsmodels(name: str) -> pd.DataFrame:
         return getattr(sm.datasets, name).load_pandas().data.copy()
 
 
-OCCUPATIONS = {1: "student", 2: "farming, semi-skilled, unskilled", 3: "white collar",
-               4: "teacher, nurse, artist, skilled", 5: "managerial, business, sales",
-               6: "professional, advanced degree"}  # fmt: skip  (statsmodels' fair NOTE)
-EDUCATION = {1: "1-8 grades", 2: "some high school", 3: "high school graduate", 4: "some college",
-             5: "college degree", 6: "master's degree", 7: "PhD"}  # fmt: skip  (statsmodels' anes96 NOTE)
+OCCUPATIONS = {
+    1: "student",
+    2: "farming, semi-skilled, unskilled",
+    3: "white collar",
+    4: "teacher, nurse, artist, skilled",
+    5: "managerial, business, sales",
+    6: "professional, advanced degree",
+}  # fmt: skip  (statsmodels' fair NOTE)
+EDUCATION = {
+    1: "1-8 grades",
+    2: "some high school",
+    3: "high school graduate",
+    4: "some college",
+    5: "college degree",
+    6: "master's degree",
+    7: "PhD",
+}  # fmt: skip  (statsmodels' anes96 NOTE)
 
 
 def fair() -> Table:
@@ -154,16 +169,21 @@ def split(table: Table, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return train_test_split(index, test_size=0.25, random_state=seed, stratify=labels)
 
 
-def score(table: Table, truth: pd.Series, predicted: np.ndarray) -> float:
+def score(table: Table, truth: pd.Series, predicted: np.ndarray) -> tuple[float, list[float]]:
+    """``(accuracy or R2, per-row score)``: per row, 1 if right (classes) or minus the squared error over
+    the test target's variance (regression), so a higher per-row score is better for both."""
     from sklearn.metrics import accuracy_score, r2_score
 
     if table.task == "classes":
-        return float(accuracy_score(truth.astype(str), pd.Series(predicted).astype(str)))
-    return float(r2_score(truth, predicted))
+        right = truth.astype(str).to_numpy() == pd.Series(predicted).astype(str).to_numpy()
+        return float(accuracy_score(truth.astype(str), pd.Series(predicted).astype(str))), right.tolist()
+    values = truth.to_numpy(dtype=float)
+    per_row = -((values - predicted) ** 2) / values.var()
+    return float(r2_score(truth, predicted)), per_row.tolist()
 
 
 def run_mltrain(table: Table, train: pd.DataFrame, test: pd.DataFrame, preset: bool, threads: int,
-                folder: Path) -> tuple[float, float]:  # fmt: skip
+                folder: Path) -> tuple[tuple[float, list[float]], float]:  # fmt: skip
     """``(test score, seconds)`` of ``mltrain fit`` on ``train`` (a subprocess, as a user runs it)."""
     folder.mkdir(parents=True, exist_ok=True)
     data = folder / "train.csv"
@@ -189,7 +209,9 @@ def run_mltrain(table: Table, train: pd.DataFrame, test: pd.DataFrame, preset: b
     return score(table, test[table.target], predicted.to_numpy()), seconds
 
 
-def run_sklearn(table: Table, train: pd.DataFrame, test: pd.DataFrame, method: str) -> tuple[float, float]:
+def run_sklearn(
+    table: Table, train: pd.DataFrame, test: pd.DataFrame, method: str
+) -> tuple[tuple[float, list[float]], float]:
     """``(test score, seconds)`` of HistGradientBoosting or LogisticRegression / Ridge."""
     from sklearn.compose import make_column_transformer
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
@@ -229,18 +251,18 @@ def one(name: str, seed: int, method: str, threads: int, root: str) -> dict[str,
     train, test = table.frame.iloc[train_rows], table.frame.iloc[test_rows]
     if method in ("defaults", "preset"):
         folder = Path(root) / f"{name}_{seed}_{method}"
-        value, seconds = run_mltrain(table, train, test, method == "preset", threads, folder)
+        (value, per_row), seconds = run_mltrain(table, train, test, method == "preset", threads, folder)
     else:
-        value, seconds = run_sklearn(table, train, test, method)
-    return {"table": name, "seed": seed, "method": method, "score": value, "seconds": seconds}
+        (value, per_row), seconds = run_sklearn(table, train, test, method)
+    return {"table": name, "seed": seed, "method": method, "score": value, "seconds": seconds,
+            "per_row": per_row}  # fmt: skip
 
 
-def verdict(differences: list[float]) -> str:
-    mean = float(np.mean(differences))
-    band = TIE
-    if len(differences) > 1:
-        band = max(band, 2 * float(np.std(differences, ddof=1)) / math.sqrt(len(differences)))
-    return "tie" if abs(mean) <= band else "win" if mean > 0 else "loss"
+def verdict(differences: np.ndarray) -> tuple[str, float, float]:
+    """``(win | tie | loss, mean difference, band)`` of per-row paired differences (method - hgb)."""
+    mean = float(differences.mean())
+    band = max(TIE, 2 * float(differences.std(ddof=1)) / math.sqrt(len(differences)))
+    return ("tie" if abs(mean) <= band else "win" if mean > 0 else "loss"), mean, band
 
 
 def summarise(results: list[dict[str, object]], names: list[str]) -> list[dict[str, object]]:
@@ -250,19 +272,23 @@ def summarise(results: list[dict[str, object]], names: list[str]) -> list[dict[s
     for name in names:
         table = TABLES[name]()
         part = frame[frame.table == name]
-        hgb = part[part.method == "hgb"].set_index("seed").score
+        hgb = part[part.method == "hgb"].set_index("seed")
         for method in METHODS:
             mine = part[part.method == method].set_index("seed")
             if mine.empty:
                 continue
-            paired = (mine.score - hgb).dropna().tolist()
+            seeds = [s for s in mine.index if s in hgb.index]
+            paired = np.concatenate(
+                [np.subtract(mine.per_row[s], hgb.per_row[s], dtype=float) for s in seeds]
+            )
+            outcome, difference, band = verdict(paired) if method != "hgb" else ("", 0.0, 0.0)
             rows.append({
                 "table": name, "rows": len(table.frame), "task": table.task,
                 "metric": "accuracy" if table.task == "classes" else "r2", "method": method,
                 "score": round(float(mine.score.mean()), 4),
                 "sd": round(float(mine.score.std(ddof=1)), 4) if len(mine) > 1 else 0.0,
                 "seconds": round(float(mine.seconds.mean()), 1),
-                "vs_hgb": "" if method == "hgb" or not paired else verdict(paired),
+                "vs_hgb": outcome, "difference": round(difference, 4), "band": round(band, 4),
             })  # fmt: skip
     return rows
 
@@ -287,8 +313,8 @@ def main() -> None:
         for future in concurrent.futures.as_completed(futures):
             result = future.result()
             results.append(result)
-            print(f"  {result['table']:<14} seed {result['seed']}  {result['method']:<8} "
-                  f"{result['score']:.4f}  {result['seconds']:.1f}s", file=sys.stderr, flush=True)  # fmt: skip
+            line = f"  {result['table']:<14} seed {result['seed']}  {result['method']:<8}"
+            print(f"{line} {result['score']:.4f}  {result['seconds']:.1f}s", file=sys.stderr, flush=True)
     rows = summarise(results, names)
     with open(args.csv, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -299,11 +325,11 @@ def main() -> None:
     for name in names:
         mine = {r["method"]: r for r in rows if r["table"] == name}
         first = next(iter(mine.values()))
-        cells = [
-            f"{r['score']:.3f} ±{r['sd']:.3f} {r['seconds']:.0f}s" + (f" {r['vs_hgb']}" if r["vs_hgb"] else "")
-            for m in METHODS
-            if (r := mine.get(m))
-        ]
+        cells = []
+        for method in [m for m in METHODS if m in mine]:
+            r = mine[method]
+            verdict_ = f" {r['vs_hgb']}" if r["vs_hgb"] else ""
+            cells.append(f"{r['score']:.3f}{verdict_} ({r['seconds']:.0f} s)")
         print(f"| {name} | {first['rows']:,} | {first['metric']} | {' | '.join(cells)} |")
     for method in [m for m in methods if m != "hgb"]:
         verdicts = [r["vs_hgb"] for r in rows if r["method"] == method]

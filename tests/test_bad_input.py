@@ -294,6 +294,16 @@ CASES = [
         ["input=/dev/null is a device"],
         ["no such file"],
     ),  # fmt: skip
+    # 24: tables
+    Case("numeric=rank", [*OK, "dataset.numeric=rank"], ["dataset.numeric=rank", "quantile, robust"]),
+    Case("preset=tabluar", [*OK, "preset=tabluar"], ["preset", "tabluar", "tabular"]),
+    Case("tabm k=0", [*OK, "model=tabm", "model.k=0"], ["model.k", "got 0"]),
+    Case(
+        "tabm embedding=fourier",
+        [*OK, "model=tabm", "model.embedding=fourier"],
+        ["model.embedding=fourier", "none, periodic, piecewise"],
+    ),  # fmt: skip
+    Case("tabm hidden", [*OK, "model=tabm", "model.hidden=[8]"], ["model.hidden", "not a config key"]),
     # 12: resume
     Case(
         "resume without config.yaml",
@@ -317,7 +327,8 @@ QUICK = [
     "predict bad later row", "cosine T_max=0", "fraction=abc", "inf feature", "empty column impute",
     "epochs=0", "test_fraction=0.99 split", "resume truncated last.pt", "mixed column", "factory oserror",
     "predict truncated model.pt", "evaluate empty-column run", "lr=nan", "lr=inf", "seed=-1",
-    "path fifo", "path /dev/zero", "predict input fifo", "evaluate input /dev/zero",
+    "path fifo", "path /dev/zero", "predict input fifo", "evaluate input /dev/zero", "numeric=rank",
+    "preset=tabluar", "tabm embedding=fourier",
 ]  # fmt: skip
 assert set(QUICK) <= {c.id for c in CASES}
 

@@ -11,7 +11,6 @@ Shared by a single fit (``commands/single_run.py``) and k-fold (``commands/kfold
 from __future__ import annotations
 
 import dataclasses
-
 from dataclasses import dataclass
 
 import numpy as np

@@ -36,7 +36,7 @@ EDGE = 5.2  # outermost bin edges: the normal scores of the quantile scaling's e
 
 
 def normal_bins(n_bins: int) -> Tensor:
-    """``n_bins + 1`` increasing edges: -5.2, the normal's quantiles at 1/n_bins ... (n_bins-1)/n_bins, 5.2."""
+    """``n_bins + 1`` increasing edges: -5.2, the normal's quantiles at 1/n_bins ... 1 - 1/n_bins, 5.2."""
     normal = NormalDist()
     inner = [normal.inv_cdf(i / n_bins) for i in range(1, n_bins)]
     return torch.tensor([-EDGE, *inner, EDGE], dtype=torch.float32)
@@ -100,4 +100,3 @@ class TabMNet(nn.Module):
             x = torch.cat([self.num(x[:, : self.n_numeric]).flatten(1), x[:, self.n_numeric :]], 1)
         members = self.head(self.backbone(self.ensemble(x)))  # (batch, k, out)
         return members if self.training else mean_prediction(members, self.task, self.k)
-

@@ -125,6 +125,6 @@ def _type_name(hint: Any) -> str:
 
 
 def options(node: DictConfig | dict) -> dict[str, Any]:
-    """A group node's builder arguments (keys other than ``name``, ``test_fraction`` and ``numeric``), as plain values."""
+    """A group node's builder arguments (keys other than ``COMMAND_KEYS``), as plain values."""
     plain = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
     return {k: v for k, v in plain.items() if k not in COMMAND_KEYS}

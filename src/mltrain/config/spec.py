@@ -16,7 +16,6 @@ loss, metrics and model ``fit`` trained.
 from __future__ import annotations
 
 import inspect
-
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path

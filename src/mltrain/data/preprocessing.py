@@ -3,8 +3,9 @@
 Numeric columns are scaled as ``dataset.numeric`` says (``standard``: minus the mean, over the standard
 deviation; ``robust``: minus the median, over the interquartile range; ``quantile``: mapped through the
 training rows' quantiles onto a standard normal), categorical columns (strings, booleans) one-hot encoded,
-class labels mapped to indices in sorted order, regression targets standardised. The fitted state is plain JSON
-(``preprocessing.json`` in the run directory), so ``predict`` can apply it to a raw CSV or Parquet file later.
+class labels mapped to indices in sorted order, regression targets standardised. The fitted state is plain
+JSON (``preprocessing.json`` in the run directory), so ``predict`` can apply it to a raw CSV or Parquet file
+later.
 
 Large tables are worked on one column at a time, straight into the float32 matrix the model takes:
 no copy of the whole table (a 5-million-row table has no memory to spare for one), and no Python object
@@ -15,8 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from statistics import NormalDist
 from dataclasses import MISSING, asdict, dataclass
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np

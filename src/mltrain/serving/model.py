@@ -70,9 +70,15 @@ class FoldPipeline(nn.Module):
         self.width = sum(len(v) for v in pre.categories.values())
         self.impute_categories = any(c in pre.fill for c in pre.categories)
         self.quantile = QuantileMap(pre) if pre.quantiles else None
+        # columns training read as float32 are rounded to float32 first, as Preprocessor.transform does: a
+        # value must land exactly on its training quantile knot (a tie) to get the same normal score
+        self.narrowed = bool(set(pre.float32))
+        self.register_buffer("narrow", torch.tensor([c in set(pre.float32) for c in pre.numeric]))
         self.model = model
 
     def forward(self, numeric: Tensor, onehot: Tensor) -> Tensor:
+        if self.narrowed:
+            numeric = torch.where(self.narrow, numeric.float().double(), numeric)
         x = torch.where(torch.isnan(numeric), self.fill, numeric)
         if self.quantile is not None:
             x = self.quantile(x)
@@ -85,7 +91,7 @@ class FoldPipeline(nn.Module):
 
 class QuantileMap(nn.Module):
     """``dataset.numeric=quantile`` as tensor operations ONNX and TorchScript keep: each column's
-    piecewise-linear map from its training quantiles to normal scores (``data.preprocessing.quantile_normal``).
+    piecewise-linear map from its training quantiles to normal scores (``preprocessing.quantile_normal``).
 
     Written as a sum of clamped ramps, one per stretch between two distinct knots, plus half steps where
     knots tie (a value at a tie gets the mean of its knots' scores, as ``quantile_normal`` gives it), so no
@@ -203,9 +209,7 @@ def tracing(fmt: str, models: Iterable[nn.Module] = ()) -> Iterator[None]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         yield
-    unsafe = [
-        w for w in caught if issubclass(w.category, torch.jit.TracerWarning) and w.filename not in safe
-    ]
+    unsafe = [w for w in caught if issubclass(w.category, torch.jit.TracerWarning) and w.filename not in safe]
     if unsafe:
         torch_says = str(unsafe[0].message).split(". ")[0]
         raise ConfigError(

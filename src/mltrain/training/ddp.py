@@ -66,10 +66,11 @@ class DistributedTrainer(Trainer):
             if self.grad_clip is not None:
                 nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
             self.optimizer.step()
+            out = self.loss.combined(out.detach())  # an ensemble's members: their mean prediction
             if outputs is None:
                 rows = len(distributed.local_positions(n_used, bs, self.rank, self.world))
                 outputs = torch.empty((rows, *out.shape[1:]), dtype=out.dtype, device=device)
-            outputs[done : done + len(idx)] = out.detach()
+            outputs[done : done + len(idx)] = out
             shares[b] = share.detach()
             done += len(idx)
             for cb in self._batch_hooks:
