@@ -1,10 +1,10 @@
 """mltrain on real tables against scikit-learn: defaults, ``preset=tabular``, HistGradientBoosting, and
 LogisticRegression or Ridge, on the same seeded splits (issue 24).
 
-    pip install -e ".[tabular,bench]"                  # tabm, rtdl-num-embeddings; statsmodels' data sets
-    python benchmarks/bench_tabular.py                 # 10 tables x 3 splits (about 25 minutes on 2 cores)
-    python benchmarks/bench_tabular.py --quick         # 1 split, the tables under 2,000 rows
-    python benchmarks/bench_tabular.py --tables wine fair --seeds 5 --csv out.csv --jobs 4
+    pip install -e ".[bench]"                          # tabm, rtdl-num-embeddings, statsmodels' data sets
+    python benchmarks/bench_tabular.py --threads 1 --jobs 2   # 10 tables, 1 split (docs/tabular.md: ~45 min)
+    python benchmarks/bench_tabular.py --quick         # the 7 tables under 1,000 rows (~5 min)
+    python benchmarks/bench_tabular.py --tables wine fair --seeds 3 --csv out.csv
 
 Every table ships inside a pip package, nothing is downloaded: scikit-learn's bundled sets
 (``load_*``) and statsmodels' (``statsmodels.api.datasets.*``). Numeric codes that name categories in the
@@ -158,7 +158,7 @@ TABLES: dict[str, Callable[[], Table]] = {
     "fertility": fertility,
     "randhie": randhie,
 }
-QUICK = ["breast_cancer", "wine", "iris", "digits", "diabetes", "anes96", "grunfeld", "fertility"]
+QUICK = ["breast_cancer", "wine", "iris", "diabetes", "anes96", "grunfeld", "fertility"]  # < 1,000 rows
 
 
 def split(table: Table, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -296,8 +296,8 @@ def summarise(results: list[dict[str, object]], names: list[str]) -> list[dict[s
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tables", nargs="+", choices=list(TABLES), default=None)
-    parser.add_argument("--seeds", type=int, default=3, help="splits per table (seeds 0..N-1)")
-    parser.add_argument("--quick", action="store_true", help="1 split; every table but fair and randhie")
+    parser.add_argument("--seeds", type=int, default=1, help="splits per table (seeds 0..N-1)")
+    parser.add_argument("--quick", action="store_true", help="1 split of each table under 1,000 rows")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--threads", type=int, default=2, help="threads of each fit")
     parser.add_argument("--jobs", type=int, default=1, help="fits run side by side")
