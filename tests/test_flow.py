@@ -138,10 +138,10 @@ def test_ctrl_c_while_starting_up_is_one_line_and_exit_130(tmp_path: Path) -> No
     assert err.strip().startswith("error: interrupted") and "Traceback" not in err
 
 
-@pytest.mark.slow  # three commands with TabM: about a minute; tests/config/test_preset.py is its fast twin
+@pytest.mark.slow  # five commands with TabM: a minute or two; tests/config/test_preset.py is its fast twin
 def test_preset_tabular_fit_predict_export_on_the_directory_fit_printed(tmp_path: Path) -> None:
-    """docs/tabular.md's walk: ``preset=tabular`` on a CSV, then predict and export the printed run (the
-    model made small, as a user may; every other key the preset's)."""
+    """docs/tabular.md's walk: ``preset=tabular`` on a CSV, then predict, export, evaluate and monitor the
+    printed run (the model made small, as a user may; every other key the preset's)."""
     pytest.importorskip("tabm")
     write_penguins(tmp_path / "penguins.csv", missing=True)
     data = ["dataset=csv", "dataset.path=penguins.csv", "dataset.target=species", "dataset.missing=impute"]
@@ -161,3 +161,7 @@ def test_preset_tabular_fit_predict_export_on_the_directory_fit_printed(tmp_path
     assert len(preds) == 300 and abs(probabilities.sum(1) - 1).max() < 1e-5
     exported = mltrain("export", f"run={run}", "format=torchscript", cwd=tmp_path)
     assert exported.returncode == 0, exported.stderr
+    evaluated = mltrain("evaluate", f"run={run}", "input=penguins.csv", cwd=tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr
+    monitored = mltrain("monitor", f"run={run}", "input=penguins.csv", cwd=tmp_path)
+    assert monitored.returncode == 0, monitored.stderr
