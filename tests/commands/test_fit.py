@@ -94,7 +94,9 @@ def test_checkpoints_load_with_weights_only(compose_fit: Compose, tmp_path: Path
     assert set(last) >= {"model", "optimizer", "scheduler", "early_stopping"}
 
 
-@pytest.mark.parametrize("model", [SMALL, TABM], ids=["mlp", "tabm"])
+@pytest.mark.parametrize(
+    "model", [SMALL, pytest.param(TABM, marks=pytest.mark.slow)], ids=["mlp", "tabm"]
+)  # tabm: ~15 s on the shared machine; its save / predict / export run in test_export.py by default
 def test_resume_equals_an_uninterrupted_run(compose_fit: Compose, tmp_path: Path, model: list[str]) -> None:
     overrides = [*model, "scheduler=step", "scheduler.step_size=1", "scheduler.gamma=0.7",
                  "early_stopping.patience=10"]  # fmt: skip
