@@ -98,7 +98,8 @@ def fit_run(path: Path, overrides: list[str]) -> Path:
     register_schemas()
     _install_resolvers()
     with initialize_config_module("mltrain.conf", version_base="1.3"):
-        cfg = compose("fit", overrides=["trainer.epochs=5", "model.hidden=[16]", *overrides])
+        small = [] if any(o.startswith("model=") for o in overrides) else ["model.hidden=[16]"]
+        cfg = compose("fit", overrides=["trainer.epochs=5", *small, *overrides])
     GlobalHydra.instance().clear()
     fit.run(cfg, path)
     return path

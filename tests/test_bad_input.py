@@ -294,6 +294,16 @@ CASES = [
         ["input=/dev/null is a device"],
         ["no such file"],
     ),  # fmt: skip
+    # 24: tables
+    Case("numeric=rank", [*OK, "dataset.numeric=rank"], ["dataset.numeric=rank", "quantile, robust"]),
+    Case("preset=tabluar", [*OK, "preset=tabluar"], ["preset", "tabluar", "tabular"]),
+    Case("tabm k=0", [*OK, "model=tabm", "model.k=0"], ["model.k", "got 0"]),
+    Case(
+        "tabm embedding=fourier",
+        [*OK, "model=tabm", "model.embedding=fourier"],
+        ["model.embedding=fourier", "none, periodic, piecewise"],
+    ),  # fmt: skip
+    Case("tabm hidden", [*OK, "model=tabm", "model.hidden=[8]"], ["model.hidden", "not a config key"]),
     # 12: resume
     Case(
         "resume without config.yaml",
@@ -349,6 +359,7 @@ QUICK = [
     "predict truncated model.pt", "evaluate empty-column run", "lr=nan", "lr=inf", "seed=-1",
     "path fifo", "path /dev/zero", "predict input fifo", "evaluate input /dev/zero",
     "precision=16", "16-mixed on cpu", "class_weight 3 of 2", "lr_find max_lr<min_lr",
+    "numeric=rank", "preset=tabluar", "tabm embedding=fourier",
 ]  # fmt: skip
 assert set(QUICK) <= {c.id for c in CASES}
 

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from tests.conftest import mltrain, write_penguins
 
@@ -135,3 +136,32 @@ def test_ctrl_c_while_starting_up_is_one_line_and_exit_130(tmp_path: Path) -> No
     _, err = started.communicate(timeout=120)
     assert started.returncode == 130
     assert err.strip().startswith("error: interrupted") and "Traceback" not in err
+
+
+@pytest.mark.slow  # five commands with TabM: a minute or two; tests/config/test_preset.py is its fast twin
+def test_preset_tabular_fit_predict_export_on_the_directory_fit_printed(tmp_path: Path) -> None:
+    """docs/tabular.md's walk: ``preset=tabular`` on a CSV, then predict, export, evaluate and monitor the
+    printed run (the model made small, as a user may; every other key the preset's)."""
+    pytest.importorskip("tabm")
+    write_penguins(tmp_path / "penguins.csv", missing=True)
+    data = ["dataset=csv", "dataset.path=penguins.csv", "dataset.target=species", "dataset.missing=impute"]
+    small = ["trainer.epochs=3", "model.k=4", "model.d_block=16"]
+    fitted = mltrain("fit", "preset=tabular", *data, *small, cwd=tmp_path)
+    assert fitted.returncode == 0, fitted.stderr
+    run = Path(printed_run_dir(fitted.stdout))
+    config = (run / "config.yaml").read_text()
+    assert "name: tabm" in config and "name: adamw" in config and "patience: 10" in config
+    saved = json.loads((run / "preprocessing.json").read_text())
+    assert saved["scaling"] == "quantile" and set(saved["quantiles"]) == set(saved["numeric"])
+
+    predicted = mltrain("predict", f"run={run}", "input=penguins.csv", "output=preds.csv", cwd=tmp_path)
+    assert predicted.returncode == 0, predicted.stderr
+    preds = pd.read_csv(tmp_path / "preds.csv")
+    probabilities = preds[["prob_Adelie", "prob_Chinstrap", "prob_Gentoo"]].to_numpy()
+    assert len(preds) == 300 and abs(probabilities.sum(1) - 1).max() < 1e-5
+    exported = mltrain("export", f"run={run}", "format=torchscript", cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    evaluated = mltrain("evaluate", f"run={run}", "input=penguins.csv", cwd=tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr
+    monitored = mltrain("monitor", f"run={run}", "input=penguins.csv", cwd=tmp_path)
+    assert monitored.returncode == 0, monitored.stderr

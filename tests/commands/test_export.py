@@ -41,6 +41,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Path
     cancer, diabetes = bundled_csv(root / "cancer.csv", "load_breast_cancer"), root / "diabetes.csv"
     bundled_csv(diabetes, "load_diabetes")
     small = ["trainer.epochs=2", "model.hidden=[8]"]
+    tabm = ["trainer.epochs=2", "model=tabm", "model.k=4", "model.d_block=16", "model.n_bins=8",
+            "model.d_embedding=4", "dataset.numeric=quantile"]  # fmt: skip
     return {
         "multiclass": (penguins, fit_run(root / "m", [*small, "dataset=csv", f"dataset.path={penguins}",
                        "dataset.target=species", "dataset.missing=impute"])),
@@ -49,6 +51,14 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Path
         "regression": (diabetes, fit_run(root / "r", [*small, "dataset=csv", f"dataset.path={diabetes}",
                        "dataset.target=target", "loss=mse", "metric=[mae]", "validation=kfold",
                        "validation.k=2"])),
+        "tabm multiclass": (penguins, fit_run(root / "tm", [*tabm, "dataset=csv", f"dataset.path={penguins}",
+                            "dataset.target=species", "dataset.missing=impute"])),
+        "tabm binary": (cancer, fit_run(root / "tb", [*tabm, "dataset=csv", f"dataset.path={cancer}",
+                        "dataset.target=target", "loss=bce", "model.embedding=periodic",
+                        "dataset.numeric=robust"])),
+        "tabm regression": (diabetes, fit_run(root / "tr", [*tabm, "dataset=csv", f"dataset.path={diabetes}",
+                            "dataset.target=target", "loss=mse", "metric=[mae]", "validation=kfold",
+                            "validation.k=2"])),
     }  # fmt: skip
 
 
@@ -91,7 +101,9 @@ def check_outputs(outputs: dict[str, np.ndarray], expected: pd.DataFrame, classe
     assert [classes[i] for i in outputs["label"]] == expected.prediction.tolist()
 
 
-@pytest.mark.parametrize("task", ["multiclass", "binary", "regression"])
+@pytest.mark.parametrize(
+    "task", ["multiclass", "binary", "regression", "tabm multiclass", "tabm binary", "tabm regression"]
+)
 def test_onnx_scores_the_raw_csv_like_predict(task: str, runs, tmp_path: Path) -> None:
     data, run = runs[task]
     frame = pd.read_csv(data)
@@ -108,10 +120,10 @@ def test_onnx_scores_the_raw_csv_like_predict(task: str, runs, tmp_path: Path) -
         == [c for c in frame if c != meta["target"]]
     )
     check_outputs(outputs, predicted(run, data, tmp_path), meta["classes"])
-    assert meta["models"] == (2 if task == "regression" else 1)  # the k-fold parent: both folds inside
+    assert meta["models"] == (2 if task.endswith("regression") else 1)  # the k-fold parent: both folds inside
 
 
-@pytest.mark.parametrize("task", ["multiclass", "regression"])
+@pytest.mark.parametrize("task", ["multiclass", "regression", "tabm multiclass", "tabm binary"])
 def test_torchscript_scores_the_raw_csv_like_predict(task: str, runs, tmp_path: Path) -> None:
     data, run = runs[task]
     frame = pd.read_csv(data)

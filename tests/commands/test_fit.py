@@ -29,6 +29,9 @@ from tests.conftest import write_penguins
 Compose = Callable[..., DictConfig]
 SMALL = ["dataset=iris", "model.hidden=[16]", "model.dropout=0.2", "trainer.batch_size=16",
          "trainer.device=cpu"]  # fmt: skip
+TABM = ["dataset=iris", "model=tabm", "model.k=4", "model.d_block=16", "model.n_bins=8",
+        "model.d_embedding=4", "dataset.numeric=quantile", "trainer.batch_size=16",
+        "trainer.device=cpu"]  # fmt: skip
 
 
 def test_early_stopping_stops_and_says_so(compose_fit: Compose, tmp_path: Path) -> None:
@@ -91,8 +94,11 @@ def test_checkpoints_load_with_weights_only(compose_fit: Compose, tmp_path: Path
     assert set(last) >= {"model", "optimizer", "scheduler", "early_stopping"}
 
 
-def test_resume_equals_an_uninterrupted_run(compose_fit: Compose, tmp_path: Path) -> None:
-    overrides = [*SMALL, "scheduler=step", "scheduler.step_size=1", "scheduler.gamma=0.7",
+@pytest.mark.parametrize(
+    "model", [SMALL, pytest.param(TABM, marks=pytest.mark.slow)], ids=["mlp", "tabm"]
+)  # tabm: ~15 s on the shared machine; its save / predict / export run in test_export.py by default
+def test_resume_equals_an_uninterrupted_run(compose_fit: Compose, tmp_path: Path, model: list[str]) -> None:
+    overrides = [*model, "scheduler=step", "scheduler.step_size=1", "scheduler.gamma=0.7",
                  "early_stopping.patience=10"]  # fmt: skip
     whole, part = tmp_path / "whole", tmp_path / "part"
     fit.run(compose_fit([*overrides, "trainer.epochs=4"]), whole)

@@ -401,3 +401,80 @@ def test_class_codes_number_labels_as_unique_numbers_their_text() -> None:
     want_train, want_val = split_indices(len(strings), 0.3, seed=4, labels=strings.to_numpy())
     np.testing.assert_array_equal(train, want_train)
     np.testing.assert_array_equal(val, want_val)
+
+
+# ---- dataset.numeric: standard | robust | quantile ------------------------------------------------
+
+
+def _numeric_table(scaling: str, rows: int = 3000) -> Table:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"normal": rng.normal(3, 2, rows), "skewed": rng.lognormal(0, 1, rows),
+                          "counts": rng.poisson(1.5, rows).astype(float),
+                          "y": rng.integers(0, 2, rows)})  # fmt: skip
+    return Table("t", frame, "y", ["normal", "skewed", "counts"], numeric=scaling)
+
+
+def test_robust_scaling_equals_sklearns_robust_scaler_fitted_on_the_training_rows() -> None:
+    from sklearn.preprocessing import RobustScaler
+
+    table = _numeric_table("robust")
+    columns = table.frame[table.features]
+    pre = Preprocessor.fit(table, np.arange(2000), classifier=True)
+    expected = RobustScaler().fit(columns.iloc[:2000]).transform(columns)
+    assert np.abs(pre.transform(table.frame) - expected).max() < 1e-5
+
+
+def test_quantile_scaling_follows_sklearns_quantile_transformer_fitted_on_the_training_rows() -> None:
+    """Equal at the knots; between them within 0.01 where the normal is near linear (|z| < 2): mltrain
+    interpolates the normal scores, scikit-learn the levels (then takes the normal's quantile)."""
+    from sklearn.preprocessing import QuantileTransformer
+
+    table = _numeric_table("quantile")
+    columns = table.frame[["normal", "skewed"]]
+    pre = Preprocessor.fit(table, np.arange(2000), classifier=True)
+    reference = QuantileTransformer(output_distribution="normal", n_quantiles=1000, subsample=10**9)
+    expected = reference.fit(columns.iloc[:2000]).transform(columns)
+    ours = pre.transform(table.frame)[:, :2]
+    middle = np.abs(expected) < 2
+    assert np.abs(ours - expected)[middle].max() < 0.01
+    assert np.allclose(pre.quantiles["normal"], reference.quantiles_[:, 0])  # the same knots
+    train = ours[:2000]
+    assert abs(train.mean()) < 0.01 and abs(train.std() - 1) < 0.05  # the training rows: about N(0, 1)
+    counts = pre.transform(table.frame)[:, 2]  # a count column: each value one score, in order
+    by_value = pd.Series(counts).groupby(table.frame["counts"].to_numpy()).nunique()
+    assert (by_value == 1).all()
+    assert np.all(np.diff(pd.Series(counts).groupby(table.frame["counts"].to_numpy()).first()) > 0)
+
+
+@pytest.mark.parametrize("scaling", ["standard", "robust", "quantile"])
+def test_numeric_scaling_round_trips_through_json(scaling: str) -> None:
+    table = _numeric_table(scaling, rows=500)
+    pre = Preprocessor.fit(table, np.arange(400), classifier=True)
+    restored = Preprocessor.from_dict(json.loads(json.dumps(pre.to_dict())))
+    assert restored.scaling == scaling
+    np.testing.assert_array_equal(restored.transform(table.frame), pre.transform(table.frame))
+
+
+def test_a_preprocessing_file_from_before_dataset_numeric_loads_as_standard() -> None:
+    table = _numeric_table("standard", rows=200)
+    state = Preprocessor.fit(table, np.arange(150), classifier=True).to_dict()
+    old = {k: v for k, v in state.items() if k not in ("scaling", "quantiles")}
+    restored = Preprocessor.from_dict(old)
+    assert restored.scaling == "standard" and restored.quantiles == {}
+    current = Preprocessor.from_dict(state)
+    np.testing.assert_array_equal(restored.transform(table.frame), current.transform(table.frame))
+
+
+def test_quantile_map_of_the_export_equals_the_transform() -> None:
+    """The ramps-and-steps form ONNX and TorchScript run gives what ``transform`` gives, ties included."""
+    import torch
+
+    from mltrain.serving.model import QuantileMap
+
+    table = _numeric_table("quantile", rows=1500)
+    pre = Preprocessor.fit(table, np.arange(1000), classifier=True)
+    raw = table.frame[pre.numeric].to_numpy().copy()
+    raw[:3] = [[-100.0, -1.0, -5.0], [100.0, 1e6, 50.0], [np.nan, 1.0, 2.0]]  # beyond the knots, a gap
+    mapped = QuantileMap(pre)(torch.from_numpy(raw)).numpy()
+    frame = pd.DataFrame(raw, columns=pre.numeric)
+    np.testing.assert_allclose(mapped, pre.transform(frame), atol=1e-5, equal_nan=True)

@@ -24,6 +24,7 @@ from torch import nn
 
 from mltrain.components.losses import LOSSES
 from mltrain.components.metrics import MetricSet
+from mltrain.components.models import MODELS
 from mltrain.status import INTERRUPTED
 from mltrain.training import distributed
 from mltrain.training.callbacks.base import Callback
@@ -91,13 +92,19 @@ def world_of_one(tmp_path: Path) -> Iterator[None]:
 
 
 def _fit(
-    cls: type[Trainer], callbacks: tuple[Callback, ...] = (), batch_size: int = 8
+    cls: type[Trainer], callbacks: tuple[Callback, ...] = (), batch_size: int = 8, model_name: str = "mlp"
 ) -> tuple[Trainer, nn.Module]:
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(100, 5, generator=gen)
     data = Split(x, (x[:, 0] > x[:, 1]).long() + (x[:, 2] > 1).long())
-    model = nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Linear(16, 3))
+    model = (
+        nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Linear(16, 3))
+        if model_name == "mlp"  # model=tabm: training outputs (batch, k, 3), one loss per member
+        else MODELS.get("tabm")(
+            5, 3, task="multiclass", n_numeric=3, k=4, d_block=16, n_bins=4, d_embedding=4
+        )
+    )
     loss = LOSSES.get("sparse_categorical_crossentropy")()
     metrics = MetricSet({"accuracy": {}, "f1": {}}, loss, n_classes=3)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
@@ -107,9 +114,10 @@ def _fit(
     return trainer, model
 
 
-def test_a_world_of_one_trains_exactly_like_the_trainer(world_of_one: None) -> None:
-    plain, plain_model = _fit(Trainer)
-    ddp, ddp_model = _fit(DistributedTrainer)
+@pytest.mark.parametrize("model_name", ["mlp", "tabm"])
+def test_a_world_of_one_trains_exactly_like_the_trainer(world_of_one: None, model_name: str) -> None:
+    plain, plain_model = _fit(Trainer, model_name=model_name)
+    ddp, ddp_model = _fit(DistributedTrainer, model_name=model_name)
     assert ddp.model is ddp_model  # checkpoints see the plain module, not DDP's wrapper
     for a, b in zip(plain_model.state_dict().values(), ddp_model.state_dict().values(), strict=True):
         assert torch.equal(a, b)

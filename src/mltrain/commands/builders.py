@@ -113,4 +113,5 @@ def resolve_device(name: str) -> torch.device:
 
 def setup_model(spec: RunSpec, data: Prepared) -> nn.Module:
     """Build the configured model with the head the loss needs, for the encoded data."""
-    return build_model(spec, data.preprocessor.n_features, data.n_classes, data.input_shape)
+    pre = data.preprocessor
+    return build_model(spec, pre.n_features, data.n_classes, data.input_shape, len(pre.numeric))

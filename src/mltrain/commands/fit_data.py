@@ -10,6 +10,7 @@ Shared by a single fit (``commands/single_run.py``) and k-fold (``commands/kfold
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,6 +59,7 @@ def setup_data(cfg: DictConfig) -> Table:
     if loadable:
         try:
             table = DATASETS.get(cfg.dataset.name)(**options(cfg.dataset))
+            table = dataclasses.replace(table, numeric=cfg.dataset.get("numeric") or "standard")
         except DataError as e:
             problems.append(str(e))
     try:

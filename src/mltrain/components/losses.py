@@ -51,6 +51,12 @@ class Loss:
     weights: tuple[float, ...] | None = None
 
     def __call__(self, outputs: Tensor, targets: Tensor) -> Tensor:
+        """The mean loss (with the class weights, when set); for an ensemble's training outputs
+        ``(batch, k, out)`` (``model=tabm``), the mean of each member's loss, as if each member had its own
+        copy of the batch."""
+        if outputs.dim() == 3:
+            k = outputs.shape[1]
+            outputs, targets = outputs.flatten(0, 1), targets.repeat_interleave(k, 0)
         if self.weights is None:
             return self.fn(outputs, targets)
         return self.fn(outputs, targets, _on_device(self.weights, outputs.device))
@@ -58,6 +64,10 @@ class Loss:
     def weighted(self, weights: Sequence[float] | None) -> Loss:
         """This loss with per-class ``weights`` (class order); ``None`` leaves it unweighted."""
         return replace(self, weights=None if weights is None else tuple(float(w) for w in weights))
+
+    def combined(self, outputs: Tensor) -> Tensor:
+        """Raw outputs ``(batch, out)``: an ensemble's ``(batch, k, out)`` as its mean prediction."""
+        return mean_prediction(outputs, self.task) if outputs.dim() == 3 else outputs
 
     @property
     def is_classifier(self) -> bool:
@@ -85,6 +95,20 @@ class Loss:
             p = torch.sigmoid(outputs.squeeze(1))
             return torch.stack([1 - p, p], dim=1)
         return outputs.softmax(1)
+
+
+def mean_prediction(members: Tensor, task: str, k: int | None = None) -> Tensor:
+    """An ensemble's ``(batch, k, out)`` outputs as one ``(batch, out)`` output of the same kind: the log
+    of the mean class probabilities (their softmax is the mean), the logit of the mean probability of
+    class 1, or the mean value; computed in log space, so no probability of 0 or 1 overflows."""
+    log_k = math.log(k or members.shape[1])  # k given: no Python value from a traced shape
+    if task == MULTICLASS:
+        return torch.logsumexp(F.log_softmax(members, dim=2), dim=1) - log_k
+    if task == BINARY:
+        log_p = torch.logsumexp(F.logsigmoid(members), dim=1) - log_k
+        log_q = torch.logsumexp(F.logsigmoid(-members), dim=1) - log_k
+        return log_p - log_q
+    return members.mean(1)
 
 
 LOSSES: Registry = Registry("loss")

@@ -1,7 +1,10 @@
-"""Models by name: ``model=mlp model.hidden=[256,128]``, ``model=linear``, ``model=cnn``, ``model=custom``.
+"""Models by name: ``model=mlp model.hidden=[256,128]``, ``model=linear``, ``model=cnn``, ``model=custom``,
+``model=tabm`` (tables: an ensemble of MLPs, ``components/ensembles.py``).
 
 Every builder gets ``in_features`` (flat input width), ``out_features`` (head width, set by the loss) and
-``input_shape`` (``(C, H, W)`` for image-shaped data, else ``None``), plus its YAML keys.
+``input_shape`` (``(C, H, W)`` for image-shaped data, else ``None``), plus its YAML keys. A builder that
+names them also gets ``task`` (the loss's: ``multiclass``, ``binary``, ``regression``) and ``n_numeric``
+(how many of the leading input columns are scaled numeric columns; the rest are one-hot).
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from mltrain.components.registry import Registry
 from mltrain.errors import ConfigError, choice_problem
 
 MODELS: Registry = Registry("model")
-SUPPLIED = ("in_features", "out_features", "input_shape")  # filled in by the fit command
+SUPPLIED = ("in_features", "out_features", "input_shape", "task", "n_numeric")  # filled in by the fit command
+OPTIONAL_INPUTS = ("task", "n_numeric")  # given only to the builders whose signature names them
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,
@@ -84,6 +88,45 @@ def cnn(
         layers.append(nn.Dropout(dropout))
     layers.append(nn.Linear(hidden, out_features))
     return nn.Sequential(*layers)
+
+
+@MODELS.register("tabm")
+def tabm(
+    in_features: int,
+    out_features: int,
+    input_shape: tuple[int, ...] | None = None,
+    task: str = "regression",
+    n_numeric: int | None = None,
+    k: int = 32,
+    n_blocks: int | None = None,
+    d_block: int = 512,
+    dropout: float = 0.1,
+    embedding: str = "piecewise",
+    n_bins: int = 48,
+    d_embedding: int = 16,
+    arch: str = "tabm",
+) -> nn.Module:
+    """TabM: ``k`` weight-sharing MLPs; in training each member's output, in eval mode their mean
+    prediction (``components/ensembles.py``). ``n_blocks=None``: TabM's default, 2 with numeric
+    embeddings, 3 without."""
+    from mltrain.components.ensembles import TabMNet
+
+    n_numeric = in_features if n_numeric is None else n_numeric
+    embedded = embedding != "none" and n_numeric > 0
+    return TabMNet(
+        n_numeric=n_numeric,
+        n_other=in_features - n_numeric,
+        out_features=out_features,
+        task=task,
+        k=k,
+        n_blocks=n_blocks if n_blocks is not None else 2 if embedded else 3,
+        d_block=d_block,
+        dropout=dropout,
+        embedding=embedding,
+        n_bins=n_bins,
+        d_embedding=d_embedding,
+        arch=arch,
+    )
 
 
 @MODELS.register("custom")
@@ -188,6 +231,22 @@ def check_model(name: str, kwargs: dict[str, Any], input_shape: tuple[int, ...] 
         problems.append(choice_problem("model.activation", kwargs["activation"], ACTIVATIONS))
     if not 0 <= kwargs.get("dropout", 0.0) < 1:
         problems.append(f"model.dropout must be in [0, 1), got {kwargs['dropout']}")
+    if name == "tabm":
+        problems += _tabm_problems(kwargs)
     if name == "cnn" and (input_shape is None or len(input_shape) != 3):
         problems.append("model=cnn needs image-shaped data such as dataset=digits (1x8x8); use model=mlp")
+    return problems
+
+
+def _tabm_problems(kwargs: dict[str, Any]) -> list[str]:
+    from mltrain.components.ensembles import ARCHITECTURES, EMBEDDINGS
+
+    problems = []
+    for key, low in (("k", 1), ("n_blocks", 1), ("d_block", 1), ("n_bins", 2), ("d_embedding", 1)):
+        value = kwargs.get(key)
+        if value is not None and value < low:
+            problems.append(f"model.{key} must be >= {low}, got {value}")
+    for key, choices in (("embedding", EMBEDDINGS), ("arch", ARCHITECTURES)):
+        if key in kwargs and kwargs[key] not in choices:
+            problems.append(choice_problem(f"model.{key}", kwargs[key], choices))
     return problems

@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from mltrain.errors import choice_problem, did_you_mean
 
 F = TypeVar("F", bound=Callable[..., Any])
-COMMAND_KEYS = ("name", "test_fraction")  # read by the command itself, never passed to a builder
+COMMAND_KEYS = ("name", "test_fraction", "numeric")  # read by the command itself, never passed to a builder
 
 
 class Registry(Generic[F]):
@@ -125,6 +125,6 @@ def _type_name(hint: Any) -> str:
 
 
 def options(node: DictConfig | dict) -> dict[str, Any]:
-    """A group node's builder arguments (keys other than ``name`` and ``test_fraction``), as plain values."""
+    """A group node's builder arguments (keys other than ``COMMAND_KEYS``), as plain values."""
     plain = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
     return {k: v for k, v in plain.items() if k not in COMMAND_KEYS}

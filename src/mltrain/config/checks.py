@@ -26,6 +26,7 @@ from mltrain.config.catalog import choice_config
 from mltrain.config.schemas import CheckpointConfig, EarlyStoppingConfig, FitConfig, TrainerConfig
 from mltrain.config.spec import watched
 from mltrain.data.datasets import DATASETS, check_synthetic
+from mltrain.data.preprocessing import NUMERIC_SCALINGS
 from mltrain.errors import Range, choice_problem, did_you_mean, range_problems
 from mltrain.training.callbacks.loggers import logger_problems
 from mltrain.training.trainer import PRECISIONS
@@ -121,6 +122,8 @@ def _component_problems(cfg: DictConfig) -> list[str]:
         problems += check_synthetic(options(cfg.dataset))
     if cfg.dataset.name == "csv" and cfg.dataset.get("missing") not in MISSING_POLICIES:
         problems.append(choice_problem("dataset.missing", cfg.dataset.missing, MISSING_POLICIES))
+    if cfg.dataset.get("numeric", "standard") not in NUMERIC_SCALINGS:
+        problems.append(choice_problem("dataset.numeric", cfg.dataset.numeric, NUMERIC_SCALINGS))
     return problems
 
 

@@ -15,6 +15,7 @@ loss, metrics and model ``fit`` trained.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -28,7 +29,7 @@ from torch import nn
 from mltrain.components.directions import direction
 from mltrain.components.losses import LOSSES, Loss
 from mltrain.components.metrics import DEFAULT_METRICS
-from mltrain.components.models import MODELS
+from mltrain.components.models import MODELS, OPTIONAL_INPUTS
 from mltrain.components.registry import options
 from mltrain.config.schemas import TrainerConfig
 from mltrain.files import DamagedFile
@@ -200,14 +201,23 @@ def saved_config(file: Path) -> DictConfig:
 
 
 def build_model(
-    spec: RunSpec, n_features: int, n_classes: int, input_shape: tuple[int, ...] | None
+    spec: RunSpec,
+    n_features: int,
+    n_classes: int,
+    input_shape: tuple[int, ...] | None,
+    n_numeric: int | None = None,
 ) -> nn.Module:
     """The configured model with the head the loss needs: for a fit's encoded data, or a saved run's
-    preprocessing (``serving/saved_model.py``), so both build the very same module."""
-    return MODELS.get(spec.model.name)(
+    preprocessing (``serving/saved_model.py``), so both build the very same module. ``task`` and
+    ``n_numeric`` (the leading numeric input columns) go to the builders that name them (``model=tabm``)."""
+    builder = MODELS.get(spec.model.name)
+    takes = inspect.signature(builder).parameters
+    extra = {"task": spec.loss.task, "n_numeric": n_numeric}
+    return builder(
         in_features=n_features,
         out_features=spec.loss.out_features(n_classes),
         input_shape=input_shape,
+        **{k: v for k, v in extra.items() if k in takes and k in OPTIONAL_INPUTS},
         **spec.model.options,
     )
 

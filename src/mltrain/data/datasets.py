@@ -36,6 +36,7 @@ class Table:
             (an integer CSV column can be class labels or a count to regress).
         input_shape: ``(C, H, W)`` for image-shaped rows (digits), else ``None``.
         missing: ``dataset.missing``: ``error``, ``drop`` or ``impute``.
+        numeric: ``dataset.numeric``: ``standard``, ``robust`` or ``quantile`` scaling of numeric columns.
         features_given: whether the user chose ``features`` (``dataset.features``) rather than taking
             every other column; a suspicious column the user chose is used with a warning, not refused.
         dropped_rows: rows ``drop_missing`` left out of ``frame`` (recorded in ``summary.json``).
@@ -53,6 +54,7 @@ class Table:
     features_given: bool = False  # the user listed dataset.features (else: every column but the target)
     dropped_rows: int = 0  # rows left out for a missing target (or feature, dataset.missing=drop)
     source: dict | None = None  # the file's facts (data/fingerprint.py), for summary.json's provenance
+    numeric: str = "standard"  # dataset.numeric: how numeric feature columns are scaled (data/preprocessing)
 
 
 DATASETS: Registry = Registry("dataset")

@@ -1,8 +1,11 @@
 """Turning a raw :class:`Table` into float tensors, fitted on the training rows only.
 
-Numeric columns are standardised, categorical columns (strings, booleans) one-hot encoded, class labels
-mapped to indices in sorted order, regression targets standardised. The fitted state is plain JSON
-(``preprocessing.json`` in the run directory), so ``predict`` can apply it to a raw CSV or Parquet file later.
+Numeric columns are scaled as ``dataset.numeric`` says (``standard``: minus the mean, over the standard
+deviation; ``robust``: minus the median, over the interquartile range; ``quantile``: mapped through the
+training rows' quantiles onto a standard normal), categorical columns (strings, booleans) one-hot encoded,
+class labels mapped to indices in sorted order, regression targets standardised. The fitted state is plain
+JSON (``preprocessing.json`` in the run directory), so ``predict`` can apply it to a raw CSV or Parquet file
+later.
 
 Large tables are worked on one column at a time, straight into the float32 matrix the model takes:
 no copy of the whole table (a 5-million-row table has no memory to spare for one), and no Python object
@@ -14,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import MISSING, asdict, dataclass
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -26,6 +30,10 @@ from mltrain.errors import DataError
 from mltrain.files import DamagedFile
 
 log = logging.getLogger(__name__)
+
+NUMERIC_SCALINGS = ("standard", "robust", "quantile")  # dataset.numeric
+N_QUANTILES = 1000  # quantile knots kept per column (scikit-learn's QuantileTransformer default)
+QUANTILE_BOUND = 1e-7  # the lowest and highest knot map to the normal's quantiles at 1e-7 and 1 - 1e-7
 
 
 @dataclass
@@ -133,6 +141,8 @@ class Preprocessor:
     target_mean: float | None = None
     target_scale: float | None = None
     float32: list[str] = dataclasses.field(default_factory=list)  # numeric columns training read as float32
+    scaling: str = "standard"  # dataset.numeric; files of an older mltrain lack it: standard
+    quantiles: dict[str, list[float]] = dataclasses.field(default_factory=dict)  # scaling=quantile: knots
 
     @classmethod
     def fit(cls, table: Table, rows: np.ndarray, classifier: bool) -> Preprocessor:
@@ -148,15 +158,26 @@ class Preprocessor:
         text = set(categorical)
         numeric = [c for c in table.features if c not in text]
         fill: dict[str, Any] = {}
-        mean, scale = [], []
+        mean, scale, quantiles = [], [], {}
         for c in numeric:  # a column at a time: no copy of the table's training rows
             values = _floats(frame[c])[rows]
             if table.missing == "impute":  # every column: later rows may have gaps the training rows lack
                 fill[c] = float(np.nanmedian(values)) if len(values) else float("nan")
                 values = np.where(np.isnan(values), fill[c], values)
-            std = values.std()
-            mean.append(float(values.mean()))
-            scale.append(float(std) if std > 0 else 1.0)
+            if table.numeric == "quantile":
+                knots = np.quantile(values, np.linspace(0, 1, min(N_QUANTILES, len(values))))
+                quantiles[c] = [float(v) for v in np.maximum.accumulate(knots)]  # rounding: non-decreasing
+                mean.append(0.0)
+                scale.append(1.0)
+            elif table.numeric == "robust":  # scikit-learn's RobustScaler; a constant middle half: the std
+                low, median, high = np.quantile(values, [0.25, 0.5, 0.75])
+                spread = high - low if high > low else values.std()
+                mean.append(float(median))
+                scale.append(float(spread) if spread > 0 else 1.0)
+            else:
+                std = values.std()
+                mean.append(float(values.mean()))
+                scale.append(float(std) if std > 0 else 1.0)
         train = {c: frame[c].iloc[rows] for c in categorical}
         if table.missing == "impute":
             fill |= {c: _py(train[c].mode().iloc[0]) for c in categorical if train[c].notna().any()}
@@ -175,6 +196,8 @@ class Preprocessor:
             target_mean=None if classifier else float(y.mean()),
             target_scale=None if classifier else float(y.std() or 1.0),
             float32=[c for c in numeric if frame[c].dtype == np.float32],
+            scaling=table.numeric,
+            quantiles=quantiles,
         )
 
     @property
@@ -199,6 +222,8 @@ class Preprocessor:
             values = to_float32(raw).astype(np.float64) if narrow else _floats(raw)
             if column in self.fill:
                 values = np.where(np.isnan(values), self.fill[column], values)
+            if column in self.quantiles:
+                values = quantile_normal(values, np.asarray(self.quantiles[column]))
             out[:, j] = (values - self.mean[j]) / self.scale[j]
         start = len(self.numeric)
         for column, cats in self.categories.items():
@@ -239,6 +264,30 @@ class Preprocessor:
         if problem:
             raise DamagedFile(problem)
         return cls(**state)
+
+
+def quantile_normal(values: np.ndarray, knots: np.ndarray) -> np.ndarray:
+    """``values`` through the training quantiles ``knots`` onto a standard normal, as scikit-learn's
+    ``QuantileTransformer(output_distribution="normal")``, but interpolated between the knots' normal
+    scores rather than their levels (the same at the knots; no inverse error function in NumPy).
+
+    Values outside the knots get the end knots' scores (about +-5.2); tied knots (a column of few distinct
+    values) give a value the mean of its knots' scores, by interpolating up and down, as scikit-learn does.
+    A missing value stays missing.
+    """
+    scores = normal_scores(len(knots))
+    if len(knots) == 1:
+        return np.where(np.isnan(values), np.nan, 0.0)
+    up = np.interp(values, knots, scores)
+    down = -np.interp(-values, -knots[::-1], -scores[::-1])
+    return 0.5 * (up + down)
+
+
+def normal_scores(n: int) -> np.ndarray:
+    """The standard normal's quantiles at ``n`` evenly spaced levels, the ends moved in to the bound."""
+    levels = np.clip(np.linspace(0, 1, n), QUANTILE_BOUND, 1 - QUANTILE_BOUND)
+    normal = NormalDist()
+    return np.array([normal.inv_cdf(float(p)) for p in levels])
 
 
 def _finite(values: np.ndarray) -> np.ndarray:

@@ -36,7 +36,7 @@ def encoding_problem(state: Any, required: Collection[str], optional: Collection
     unknown = [k for k in state if k not in required and k not in optional]
     if missing or unknown:
         return f"fields missing: {missing or 'none'}, unknown: {unknown or 'none'}"
-    for check in (_columns, _scaling, _fill, _labels):
+    for check in (_columns, _scaling, _quantiles, _fill, _labels):
         problem = check(state)
         if problem:
             return problem
@@ -80,6 +80,28 @@ def _scaling(state: dict[str, Any]) -> str | None:
             if v is not None and not (is_number(v) and (key == "mean" or v > 0)):
                 what = "a finite number" if key == "mean" else "a finite number > 0"
                 return f"{key}[{j}] (column {numeric[j]!r}) is {v!r}; fit writes {what}"
+    return None
+
+
+def _quantiles(state: dict[str, Any]) -> str | None:
+    """``scaling`` (``dataset.numeric``) and, for ``quantile``, each numeric column's knots."""
+    scaling, knots = state.get("scaling", "standard"), state.get("quantiles", {})
+    if scaling not in ("standard", "robust", "quantile"):
+        return f"scaling={scaling!r} must be standard, robust or quantile"
+    if not isinstance(knots, dict):
+        return f"quantiles={knots!r} must map numeric columns to their quantiles"
+    if (scaling == "quantile") != bool(knots) and state["numeric"]:
+        return "quantiles must be given for every numeric column when, and only when, scaling is quantile"
+    if knots and sorted(knots) != sorted(state["numeric"]):
+        return f"quantiles has columns {sorted(knots)}; it must have the numeric columns {state['numeric']}"
+    for column, values in knots.items():
+        if (
+            not isinstance(values, list)
+            or not values
+            or not all(is_number(v) for v in values)
+            or any(b < a for a, b in zip(values, values[1:], strict=False))
+        ):
+            return f"quantiles[{column!r}] must be a non-empty list of finite numbers in increasing order"
     return None
 
 

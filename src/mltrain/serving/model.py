@@ -19,14 +19,14 @@ from __future__ import annotations
 import contextlib
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from mltrain.components.losses import BINARY, MULTICLASS
-from mltrain.data.preprocessing import Preprocessor
+from mltrain.data.preprocessing import Preprocessor, normal_scores
 from mltrain.errors import ConfigError
 
 
@@ -69,15 +69,67 @@ class FoldPipeline(nn.Module):
         self.register_buffer("fill_onehot", _fill_onehot(pre.categories, pre.fill))
         self.width = sum(len(v) for v in pre.categories.values())
         self.impute_categories = any(c in pre.fill for c in pre.categories)
+        self.quantile = QuantileMap(pre) if pre.quantiles else None
+        # columns training read as float32 are rounded to float32 first, as Preprocessor.transform does: a
+        # value must land exactly on its training quantile knot (a tie) to get the same normal score
+        self.narrowed = bool(set(pre.float32))
+        self.register_buffer("narrow", torch.tensor([c in set(pre.float32) for c in pre.numeric]))
         self.model = model
 
     def forward(self, numeric: Tensor, onehot: Tensor) -> Tensor:
+        if self.narrowed:
+            numeric = torch.where(self.narrow, numeric.float().double(), numeric)
         x = torch.where(torch.isnan(numeric), self.fill, numeric)
+        if self.quantile is not None:
+            x = self.quantile(x)
         x = ((x - self.mean) / self.scale).float()
         if self.impute_categories:  # a column with no category set (missing or unseen) gets the fill
             empty = (onehot @ self.segments == 0).float()
             onehot = onehot + empty @ self.fill_onehot
         return self.model(torch.cat([x, onehot], 1))
+
+
+class QuantileMap(nn.Module):
+    """``dataset.numeric=quantile`` as tensor operations ONNX and TorchScript keep: each column's
+    piecewise-linear map from its training quantiles to normal scores (``preprocessing.quantile_normal``).
+
+    Written as a sum of clamped ramps, one per stretch between two distinct knots, plus half steps where
+    knots tie (a value at a tie gets the mean of its knots' scores, as ``quantile_normal`` gives it), so no
+    search or gather: ``f(x) = s0 + sum(slope * clamp(x - knot, 0, width)) + sum(jump * step(x, knot))``.
+    """
+
+    def __init__(self, pre: Preprocessor) -> None:
+        super().__init__()
+        rows = [self._pieces(pre.quantiles[c]) for c in pre.numeric]
+        m = max(len(r[1]) for r in rows)
+        padded = [[*values, *[0.0] * (m - len(values))] for r in rows for values in r[1:]]
+        n = len(rows)
+        self.register_buffer("start", torch.tensor([r[0] for r in rows], dtype=torch.float64))
+        self.register_buffer("knot", torch.tensor(padded[0::4], dtype=torch.float64).reshape(n, m))
+        self.register_buffer("width", torch.tensor(padded[1::4], dtype=torch.float64).reshape(n, m))
+        self.register_buffer("slope", torch.tensor(padded[2::4], dtype=torch.float64).reshape(n, m))
+        self.register_buffer("jump", torch.tensor(padded[3::4], dtype=torch.float64).reshape(n, m))
+
+    @staticmethod
+    def _pieces(knots: list[float]) -> tuple[float, list[float], list[float], list[float], list[float]]:
+        """``(s0, knot, width, slope, jump)``: a ramp (width > 0) or a half-step (jump) per stretch."""
+        scores = normal_scores(len(knots)).tolist()
+        if len(knots) == 1:
+            return 0.0, [knots[0]], [0.0], [0.0], [0.0]
+        knot, width, slope, jump = [], [], [], []
+        for i in range(len(knots) - 1):
+            w, rise = knots[i + 1] - knots[i], scores[i + 1] - scores[i]
+            knot.append(knots[i])
+            width.append(max(w, 0.0))
+            slope.append(rise / w if w > 0 else 0.0)
+            jump.append(0.0 if w > 0 else rise)
+        return scores[0], knot, width, slope, jump
+
+    def forward(self, x: Tensor) -> Tensor:
+        d = x.unsqueeze(2) - self.knot  # (rows, columns, stretches)
+        ramps = (self.slope * torch.minimum(torch.clamp(d, min=0.0), self.width)).sum(2)
+        steps = (self.jump * 0.5 * ((d >= 0).double() + (d > 0).double())).sum(2)
+        return torch.where(torch.isnan(x), x, self.start + ramps + steps)
 
 
 class ServingModel(nn.Module):
@@ -141,18 +193,23 @@ def first_line(error: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def tracing(fmt: str) -> Iterator[None]:
+def tracing(fmt: str, models: Iterable[nn.Module] = ()) -> Iterator[None]:
     """Around torch's tracing: its deprecation warnings silenced, and a ``TracerWarning`` (the model turns
     a tensor into a Python value, e.g. ``if x.mean() > 0:``, so the trace would keep one branch or one
     batch size) made a user error instead of a file that scores some rows wrongly.
 
+    A module of ``models`` may name, in ``trace_shape_checks``, source files whose Python-value warnings
+    are checks of the feature widths only, which a trace rightly keeps (``model=tabm``: the ``tabm`` and
+    ``rtdl_num_embeddings`` modules check ``x.shape[-1]``); their warnings are let through.
+
     Raises:
         ConfigError: torch warned that the trace may be incorrect.
     """
+    safe = {f for m in models for module in m.modules() for f in getattr(module, "trace_shape_checks", ())}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         yield
-    unsafe = [w for w in caught if issubclass(w.category, torch.jit.TracerWarning)]
+    unsafe = [w for w in caught if issubclass(w.category, torch.jit.TracerWarning) and w.filename not in safe]
     if unsafe:
         torch_says = str(unsafe[0].message).split(". ")[0]
         raise ConfigError(

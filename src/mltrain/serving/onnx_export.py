@@ -77,7 +77,7 @@ def _export(serving: ServingModel, layout: InputLayout) -> Any:
     names = [NUMERIC] * wrapper.has_numeric + [ONEHOT] * wrapper.has_onehot
     legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
     buffer = io.BytesIO()
-    with tracing("onnx"), torch.no_grad():  # torch >= 2.9 warns that this exporter is deprecated
+    with tracing("onnx", [serving]), torch.no_grad():  # torch >= 2.9 warns that this exporter is deprecated
         try:
             torch.onnx.export(
                 wrapper, example, buffer, input_names=names, output_names=list(serving.outputs),

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from mltrain.components.losses import BINARY, MULTICLASS, Loss
 from mltrain.components.metrics import METRICS
-from mltrain.components.models import MODELS
+from mltrain.components.models import MODELS, SUPPLIED
 from mltrain.config.spec import RunSpec, build_model, saved_config
 from mltrain.data.columns import is_infinite, parse_numbers, require_columns
 from mltrain.data.datasets import DATASETS
@@ -33,7 +33,7 @@ from mltrain.rundir import RunDir
 from mltrain.training.checkpoints import load_checkpoint
 from mltrain.trust import check_code, named_code
 
-MODEL_INPUTS = ("in_features", "out_features", "input_shape")  # what build_model passes, not the config
+MODEL_INPUTS = SUPPLIED  # what build_model passes, not the config
 
 
 @dataclass
@@ -104,8 +104,9 @@ def load_one(path: Path, trust_code: bool = False) -> SavedRun:
     spec = _with_saved_weights(spec, summary, pre, run.summary)
     shape = summary.get("data", {}).get("input_shape")
     n_classes = len(pre.classes) if pre.classes is not None else 0
+    input_shape = tuple(shape) if shape else None
     model = _read(
-        run.config, lambda _: build_model(spec, pre.n_features, n_classes, tuple(shape) if shape else None)
+        run.config, lambda _: build_model(spec, pre.n_features, n_classes, input_shape, len(pre.numeric))
     )
     state = load_checkpoint(run.model)
     try:

@@ -78,7 +78,7 @@ def write_torchscript(
     Raises:
         ConfigError: torch cannot trace or script the model (a custom model, say).
     """
-    with tracing("torchscript"):  # torch deprecates TorchScript in favour of torch.export
+    with tracing("torchscript", models):  # torch deprecates TorchScript in favour of torch.export
         try:
             traced = [
                 torch.jit.trace(m, torch.zeros(2, p.n_features)) for p, m in zip(pres, models, strict=True)

@@ -69,10 +69,11 @@ class DistributedTrainer(Trainer):
             full = share * self.world  # DDP averages over ranks: the whole batch's gradient
             (full if self.scaler is None else self.scaler.scale(full)).backward()
             self._step()
+            out = self.loss.combined(out.detach())  # an ensemble's members: their mean prediction
             if outputs is None:
                 rows = len(distributed.local_positions(n_used, bs, self.rank, self.world))
                 outputs = torch.empty((rows, *out.shape[1:]), dtype=out.dtype, device=device)
-            outputs[done : done + len(idx)] = out.detach()
+            outputs[done : done + len(idx)] = out
             shares[b] = share.detach()
             done += len(idx)
             for cb in self._batch_hooks:

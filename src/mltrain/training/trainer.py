@@ -175,9 +175,10 @@ class Trainer:
             (scaled if self.scaler is None else self.scaler.scale(scaled)).backward()
             if last:
                 self._step()
+            out = self.loss.combined(out.detach())  # an ensemble's members: their mean prediction
             if outputs is None:
                 outputs = torch.empty((n_used, *out.shape[1:]), dtype=out.dtype, device=out.device)
-            outputs[b * bs : b * bs + len(idx)] = out.detach()
+            outputs[b * bs : b * bs + len(idx)] = out
             losses[b] = loss.detach()
             for cb in self._batch_hooks:
                 cb.on_train_batch_end(self, b)
