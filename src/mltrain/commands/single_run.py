@@ -36,9 +36,11 @@ from mltrain.interrupts import held_interrupts
 from mltrain.monitoring.profile import write_profile
 from mltrain.rundir import RunDir
 from mltrain.startup import end_of_startup
+from mltrain.training import distributed
 from mltrain.training.callbacks.base import ProgressCallback
 from mltrain.training.callbacks.early_stopping import EarlyStopping
 from mltrain.training.callbacks.loggers import build_loggers, finish_loggers
+from mltrain.training.callbacks.pruning import PruningCallback, active_reporter
 from mltrain.training.callbacks.writers import CheckpointWriter, HistoryWriter, SummaryWriter
 from mltrain.training.checkpoints import load_checkpoint, restore, save_checkpoint
 from mltrain.training.trainer import Trainer, _to_floats
@@ -67,7 +69,11 @@ def fit_rows(
         {"fold": fold} if fold is not None else {}
     )
     summary = SummaryWriter(files.summary, tracker, spec.objective, static, resumed=resumed is not None)
-    trainer = build_trainer(spec, data, model, tracker, [summary, ProgressCallback()], out_dir, fold)
+    reporters: list[Any] = [summary, ProgressCallback()]
+    trial = active_reporter()  # a sweep trial that a pruner may stop (training/callbacks/pruning.py)
+    if trial is not None and fold is None and not distributed.is_distributed():
+        reporters.append(PruningCallback(trial, tracker.monitor))
+    trainer = build_trainer(spec, data, model, tracker, reporters, out_dir, fold)
     if resumed is not None:
         restore(trainer, tracker, resumed)
     result: dict[str, Any] = {}

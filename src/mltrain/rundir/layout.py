@@ -69,6 +69,8 @@ class RunDir:
     monitor = RunFile("monitor.json")  # `mltrain monitor`'s output directory
     sweep_table = RunFile("sweep.csv")  # a multirun's directory: one row per job
     sweep_config = RunFile("multirun.yaml")  # a multirun's directory: Hydra's settings and overrides
+    sweep_results = RunFile("optimization_results.yaml")  # an Optuna sweep: its study and best trial
+    study_journal = RunFile("optuna.journal")  # an Optuna sweep's study when no storage was given
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", Path(self.path))
