@@ -140,6 +140,10 @@ class RunDir:
                 return data
         return {}
 
+    def read_sweep_results(self) -> dict[str, Any] | None:
+        """An Optuna sweep's ``optimization_results.yaml`` as plain data; ``None`` if absent or damaged."""
+        return _mapping(_read_yaml(self.sweep_results))
+
     def read_overrides(self) -> list[str]:
         """The command-line overrides of the run (``.hydra/overrides.yaml``); ``[]`` if absent or damaged."""
         items = _read_yaml(self.hydra_overrides)
