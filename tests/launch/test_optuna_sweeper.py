@@ -215,10 +215,10 @@ def test_a_killed_sweep_resumes_without_retraining_finished_trials(tmp_path: Pat
 
 @pytest.mark.slow  # two workers on one study: about 40 s
 def test_two_workers_on_one_storage_share_the_trials(tmp_path: Path) -> None:
-    args = [*SWEEP, "hydra.sweeper.n_trials=8", "hydra.sweeper.storage=sqlite:///study.db",
+    args = [*[a for a in SWEEP if ".seed=" not in a], "hydra.sweeper.n_trials=8", "hydra.sweeper.storage=sqlite:///study.db",
             "hydra.sweeper.study_name=shared", "hydra.sweep.dir=shared_sweep", "trainer.epochs=4",
             "optimizer.lr=tag(log, interval(1e-4, 1e-1))"]  # fmt: skip
-    workers = [_popen(args, tmp_path) for _ in range(2)]
+    workers = [_popen([*args, f"hydra.sweeper.sampler.seed={seed}"], tmp_path) for seed in (1, 2)]
     outputs = [w.communicate(timeout=300) for w in workers]
     assert [w.returncode for w in workers] == [0, 0], outputs
     study = optuna.load_study(study_name="shared", storage=f"sqlite:///{tmp_path}/study.db")

@@ -89,7 +89,7 @@ def fit_rows(
         write_profile(
             out_dir, table.frame.iloc[rows.train], data.preprocessor, spec.loss, model, data.train.x
         )
-        fields = finish_run(trainer, data, tracker, out_dir)
+        fields = finish_run(trainer, data, tracker, out_dir, draw=trial is None or trial.plots)
         with held_interrupts():  # model.pt first: a summary that says completed always has its model
             save_checkpoint(files.model, model.state_dict())
             result = summary.finish(trainer, fields)
@@ -137,8 +137,11 @@ def build_trainer(
     return setup_trainer(spec, model, optimizer, setup_metrics(spec, data), scheduler, callbacks)
 
 
-def finish_run(trainer: Trainer, data: Prepared, tracker: EarlyStopping, out_dir: Path) -> dict[str, Any]:
-    """Score the test split with the best weights; write the plots and reports; the summary fields."""
+def finish_run(
+    trainer: Trainer, data: Prepared, tracker: EarlyStopping, out_dir: Path, draw: bool = True
+) -> dict[str, Any]:
+    """Score the test split with the best weights; write the plots (``draw``) and reports; the summary
+    fields."""
     from mltrain.reporting.diagnosis import write_artifacts
 
     fields: dict[str, Any] = {}
@@ -147,7 +150,7 @@ def finish_run(trainer: Trainer, data: Prepared, tracker: EarlyStopping, out_dir
         fields["test"] = {f"test_{k}": v for k, v in scores.items()}
         log.info("test (%d rows, best weights): %s", len(data.test),
                  "  ".join(f"{k} {v:.4f}" for k, v in fields["test"].items()))  # fmt: skip
-    return fields | write_artifacts(trainer, data.val, data.preprocessor.classes, tracker, out_dir)
+    return fields | write_artifacts(trainer, data.val, data.preprocessor.classes, tracker, out_dir, draw)
 
 
 def load_resume(spec: RunSpec, out_dir: Path) -> dict[str, Any] | None:

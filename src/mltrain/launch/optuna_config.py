@@ -180,6 +180,7 @@ class OptunaSweeperConf:
     params: dict[str, str] | None = None  # search space as key: "interval(0, 1)", beside the command line
     custom_search_space: str | None = None  # a function (config, optuna.Trial) -> None that suggests more
     plots: bool = True  # optimisation history, parallel coordinates and importances as PNGs in the sweep dir
+    trial_plots: bool = False  # each trial's learning curves and confusion matrix (most of its overhead)
 
 
 def register_sweeper() -> None:

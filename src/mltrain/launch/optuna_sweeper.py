@@ -46,7 +46,7 @@ from mltrain.status import DIVERGED, PRUNED, SUCCEEDED
 
 log = logging.getLogger(__name__)
 
-TRIAL_ENV = "MLTRAIN_OPTUNA_TRIAL"  # a job's trial: {"storage", "study", "trial_id", "pruner"} as JSON
+TRIAL_ENV = "MLTRAIN_OPTUNA_TRIAL"  # a job's trial: {"storage", "study", "trial_id", "pruner", "plots"}
 DIRECTIONS = ("minimize", "maximize")
 DEFAULT_STUDY = "sweep"
 _live: dict[int, Any] = {}  # trial id -> the optuna.Trial this process's sweep asked (basic launcher)
@@ -72,11 +72,13 @@ class OptunaSweep:
         params: DictConfig | None = None,
         custom_search_space: str | None = None,
         plots: bool = True,
+        trial_plots: bool = False,
     ) -> None:
         self.sampler, self.pruner, self.direction = sampler, pruner, str(direction)
         self.storage_value, self.study_name = storage, study_name
         self.n_trials, self.n_jobs, self.max_failure_rate = n_trials, n_jobs, max_failure_rate
         self.params, self.custom_search_space, self.plots = params, custom_search_space, plots
+        self.trial_plots = trial_plots
         self.config: DictConfig | None = None
 
     def setup(self, *, hydra_context: Any, task_function: Any, config: DictConfig) -> None:
@@ -123,12 +125,15 @@ class OptunaSweep:
         storage_value = self._storage_value()
         study = self._study(storage_value)
         self._fail_stale_trials(study)
+        if study.get_trials(deepcopy=False):  # a seeded sampler would propose the study's first points again
+            study.sampler.reseed_rng()
         batch = 1 if self.in_process else self.n_jobs
         log.info("study %s on %s: %d of %d trials taken; sampler %s, pruner %s", study.study_name,
                  storage_value or "memory", taken(study), self.n_trials, type(self.sampler).__name__,
                  type(self.pruner).__name__)  # fmt: skip
         ran = failed = 0
-        while (left := self.n_trials - taken(study)) > 0:
+        self.exhausted = False
+        while (left := self.n_trials - taken(study)) > 0 and not self.exhausted:
             if ran and failed / ran > self.max_failure_rate:
                 log.error("%d of %d trials failed, more than hydra.sweeper.max_failure_rate=%s: stopping",
                           failed, ran, self.max_failure_rate)  # fmt: skip
@@ -160,7 +165,7 @@ class OptunaSweep:
         """``MLTRAIN_OPTUNA_TRIAL`` of the trial's job: how it reaches its trial, to report and be pruned."""
         pruner = OmegaConf.to_container(self.config.hydra.sweeper.pruner, resolve=True)  # type: ignore[union-attr]
         return json.dumps({"storage": storage, "study": study.study_name, "trial_id": trial._trial_id,
-                           "pruner": pruner})  # fmt: skip
+                           "pruner": pruner, "plots": self.trial_plots})  # fmt: skip
 
     def _run(self, study: Any, trials: list[Any], jobs: list[list[str]], envs: list[str]) -> list[str]:
         """Launch the trials' jobs (one launch per run of consecutive trial numbers) and tell the study
@@ -210,13 +215,20 @@ class OptunaSweep:
         if out_dir is not None:
             study._storage.set_trial_user_attr(trial._trial_id, "run_dir", str(out_dir.resolve()))
         if status == PRUNED:
-            study.tell(trial, state=TrialState.PRUNED)
-            return "PRUNED"
+            return self._told(study, trial, TrialState.PRUNED)
         if status in (*SUCCEEDED, DIVERGED) and isinstance(value, int | float) and not math.isnan(value):
-            study.tell(trial, float(value))
-            return "COMPLETE"
-        study.tell(trial, state=TrialState.FAIL)
-        return "FAIL"
+            return self._told(study, trial, TrialState.COMPLETE, float(value))
+        return self._told(study, trial, TrialState.FAIL)
+
+    def _told(self, study: Any, trial: Any, state: Any, value: float | None = None) -> str:
+        """``study.tell``; a sampler that has run out of points (grid, brute force) ends the sweep."""
+        try:
+            study.tell(trial, value, state=state)
+        except RuntimeError as error:  # Study.stop() outside optimize(): the state is stored already
+            if "Study.stop" not in str(error):
+                raise
+            self.exhausted = True
+        return str(state.name)
 
     # -- the study --------------------------------------------------------------------------------------
 
@@ -390,12 +402,10 @@ def open_storage(value: str | None) -> Any:
     """The Optuna storage of an :func:`absolute_storage` value (``None``: in memory)."""
     if value is None:
         return None
-    import optuna
 
     try:
         if "://" in value:
-            engine = {"connect_args": {"timeout": 60}} if value.startswith("sqlite") else {}
-            return optuna.storages.RDBStorage(value, engine_kwargs=engine)
+            return _rdb_storage(value)
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
         return JournalStorage(JournalFileBackend(value))
@@ -405,6 +415,24 @@ def open_storage(value: str | None) -> Any:
         if type(error).__module__.startswith("sqlalchemy"):
             raise ConfigError(f"hydra.sweeper.storage={value} cannot be opened: {error}") from error
         raise
+
+
+def _rdb_storage(url: str, attempts: int = 5) -> Any:
+    """Optuna's RDB storage; workers starting together may race to create its tables: tried again."""
+    import time
+
+    import optuna
+
+    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine)
+        except Exception as error:
+            racing = "already exists" in str(error) or "locked" in str(error)
+            if attempt == attempts - 1 or not type(error).__module__.startswith("sqlalchemy") or not racing:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def taken(study: Any) -> int:
@@ -468,8 +496,8 @@ def job_dir(ret: Any) -> Path | None:
 class TrialReporter:
     """What a sweep job's :class:`~mltrain.training.callbacks.pruning.PruningCallback` reports to."""
 
-    def __init__(self, trial: Any, pruner: Any) -> None:
-        self.trial = trial
+    def __init__(self, trial: Any, pruner: Any, plots: bool = False) -> None:
+        self.trial, self.plots = trial, plots
         self.name = _pruner_name(pruner)
 
     def report(self, value: float, epoch: int) -> None:
@@ -495,7 +523,7 @@ def trial_reporter(out_dir: Path) -> TrialReporter | None:
     info = json.loads(raw)
     trial = _live.get(info["trial_id"])
     if trial is not None and trial.study.study_name == info["study"]:
-        return TrialReporter(trial, trial.study.pruner)
+        return TrialReporter(trial, trial.study.pruner, bool(info.get("plots")))
     if info["storage"] is None:
         log.warning("this job cannot reach its trial (the study is in another process's memory): no pruning")
         return None
@@ -507,4 +535,4 @@ def trial_reporter(out_dir: Path) -> TrialReporter | None:
     study = optuna.load_study(study_name=info["study"], storage=open_storage(info["storage"]), pruner=pruner)
     trial = optuna.trial.Trial(study, info["trial_id"])
     trial.set_user_attr("run_dir", str(Path(out_dir).resolve()))
-    return TrialReporter(trial, pruner)
+    return TrialReporter(trial, pruner, bool(info.get("plots")))

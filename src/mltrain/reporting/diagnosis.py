@@ -97,13 +97,15 @@ def write_report(report: dict[str, Any], out_dir: Path) -> None:
 
 
 def write_artifacts(
-    trainer: Any, val: Any, classes: list[Any] | None, tracker: Any, out_dir: Path
+    trainer: Any, val: Any, classes: list[Any] | None, tracker: Any, out_dir: Path, draw: bool = True
 ) -> dict[str, Any]:
     """Diagnosis, learning curves and, for classifiers with validation rows, the report and confusion matrix.
 
     Args:
         trainer: the finished trainer (its history, status and message; its model holds the best weights).
         tracker: the run's best-epoch tracker (``monitor``, ``mode``, ``best_epoch``).
+        draw: whether to draw the PNGs (an Optuna trial leaves them out unless its sweep asks for them:
+            they are most of a small trial's cost beyond its epochs).
 
     Returns:
         Fields for ``summary.json``: ``diagnosis`` (and ``artifacts``, the files written).
@@ -117,7 +119,7 @@ def write_artifacts(
     log.info("diagnosis: %s", diagnosis["message"])
     written = []
     best_epoch = tracker.best_epoch or None
-    if trainer.history:
+    if trainer.history and draw:
         loss, regression = trainer.loss.name, not trainer.loss.is_classifier
         written.append(plots.learning_curves(trainer.history, best_epoch, out_dir, loss, regression))
     if classes is not None and val is not None and diagnosis["verdict"] != "diverged":
@@ -125,5 +127,6 @@ def write_artifacts(
         cm = confusion_matrix(y_pred, val.y.long().reshape(-1).cpu(), len(classes))
         write_report(classification_report(cm, classes), out_dir)
         written += [str(RunDir.classification_report_json), str(RunDir.classification_report_csv)]
-        written.append(plots.confusion_matrix(cm.tolist(), classes, out_dir))
+        if draw:
+            written.append(plots.confusion_matrix(cm.tolist(), classes, out_dir))
     return {"diagnosis": diagnosis, "artifacts": written}

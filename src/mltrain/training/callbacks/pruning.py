@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 class TrialReporter(Protocol):
     name: str  # the pruner, for the message: "median pruner"
+    plots: bool  # whether the trial's run draws its PNGs (hydra.sweeper.trial_plots)
 
     def report(self, value: float, epoch: int) -> None: ...
 
