@@ -249,3 +249,37 @@ def test_joblib_trials_are_pruned_through_the_sweeps_journal(tmp_path: Path) -> 
         for job, status in zip(table.job, table.status, strict=True)
     }
     assert "pruned" in set(table.status)
+    # docs/sweeps.md's one command for the dashboard, on the sweep's journal (the `ui` extra)
+    port = _free_port()
+    dashboard = subprocess.Popen(
+        [str(Path(sys.executable).parent / "optuna-dashboard"), "sw/optuna.journal", "--port", str(port)],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        studies = _get_json(f"http://127.0.0.1:{port}/api/studies", deadline=time.monotonic() + 60)
+    finally:
+        dashboard.terminate()
+        dashboard.communicate(timeout=30)
+    (study_row,) = studies["study_summaries"]
+    assert study_row["study_name"] == "sweep" and study_row["directions"] == ["minimize"]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get_json(url: str, deadline: float) -> dict:
+    import urllib.request
+
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return json.loads(response.read())
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
