@@ -12,7 +12,7 @@
 The same path as the command (``launch/hydra_job.py``): ``conf/fit.yaml`` composed once with the
 overrides, the directory the command would give the run (``runs/fit/<timestamp>_<overrides>``, with
 ``.hydra/``, ``fit.log`` and every run file), and ``runner.run_command`` in it; only the terminal is left
-alone (the log goes to ``fit.log``). A user error raises :class:`mltrain.UserError` with the one-line
+alone (the log goes to ``fit.log``). A user error raises ``mltrain.UserError`` with the one-line
 message the command prints.
 """
 
@@ -72,7 +72,7 @@ def fit(*overrides: str, run_dir: str | os.PathLike | None = None, **options: An
 
 
 def load(path: str | os.PathLike, trust_code: bool = False) -> Run:
-    """A run directory ``mltrain fit`` (or :func:`fit`) wrote: a single run, a k-fold parent or a fold.
+    """A run directory ``mltrain fit`` (or ``fit``) wrote: a single run, a k-fold parent or a fold.
 
     Args:
         trust_code: import the code the run names (a custom model factory) when its model is loaded; a
@@ -199,7 +199,7 @@ class Run:
 
     @property
     def models(self) -> list[Any]:
-        """The trained model(s) with their preprocessing (``commands.saved.SavedRun``), loaded once."""
+        """The trained model(s) with their preprocessing (``serving.saved_model.SavedRun``), loaded once."""
         if self._models is None:
             from mltrain.serving.saved_model import load_run
 
