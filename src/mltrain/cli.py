@@ -149,10 +149,12 @@ def _hydra_app(command: str) -> Any:
     import hydra
 
     from mltrain.config.schemas import register_schemas
+    from mltrain.launch.optuna_config import register_sweeper
     from mltrain.rundir import install_resolvers
 
     install_resolvers()
     register_schemas(command)
+    register_sweeper()  # hydra/sweeper=optuna, also from an editable install
 
     @hydra.main(version_base="1.3", config_path="pkg://mltrain.conf", config_name=command)
     def app(cfg: Any) -> Any:

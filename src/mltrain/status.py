@@ -14,14 +14,14 @@ from collections.abc import Iterable
 
 COMPLETED = "completed"  # every epoch ran
 EARLY_STOPPED = "early_stopped"  # early stopping ended the run
-PRUNED = "pruned"  # reserved by the spec for sweep trials a pruner stops
+PRUNED = "pruned"  # a sweep's pruner stopped the trial (hydra/sweeper/pruner=median ...)
 INTERRUPTED = "interrupted"  # Ctrl-C or SIGTERM; resume= continues it
 DIVERGED = "diverged"  # the loss became NaN or infinite
 FAILED = "failed"  # an error ended the run (error.txt in a sweep job says which)
 RUNNING = "running"  # epochs still finishing, or a process that died without a word
 
 SUCCEEDED = (COMPLETED, EARLY_STOPPED)  # the run trained to its end
-ORDER = (DIVERGED, INTERRUPTED, EARLY_STOPPED, COMPLETED)  # of a k-fold run's folds, worst first
+ORDER = (DIVERGED, INTERRUPTED, PRUNED, EARLY_STOPPED, COMPLETED)  # of a k-fold run's folds, worst first
 UNFINISHED = (RUNNING, INTERRUPTED, FAILED)  # summaries a failed multi-process run marks failed
 SWEEP_FAILED = (FAILED, RUNNING)  # sweep jobs counted as failed once the multirun ends (exit status 1)
 NO_OBJECTIVE = (DIVERGED, FAILED, INTERRUPTED)  # sweep jobs whose objective the sweeper gets as the worst

@@ -188,6 +188,8 @@ def run_from_args(args: list[str], width: int = 100) -> list[str]:
         lines += ([""] if n else []) + section_view(section).lines(width)
     if options.long:
         lines += [part for line in long_view(sections) for part in _indented(line, width)]
+    for best in filter(None, (best_trial_line(Path(d)) for d in options.dirs)):
+        lines += fold(best, width)  # an Optuna sweep's best trial
     return lines + fold("wrote " + ", ".join(map(str, written)), width)
 
 
@@ -210,3 +212,22 @@ def long_view(sections: list[Section]) -> list[str]:
         for run in section.runs:
             lines += long_lines(run)
     return lines
+
+
+def best_trial_line(sweep_dir: Path) -> str:
+    """``best trial 3 of study lr (2 complete, 4 pruned): value 0.41 (optimizer.lr=0.01) -> <run dir>``
+    for an Optuna sweep's directory (its ``optimization_results.yaml``); ``""`` for any other."""
+    from mltrain.rundir import RunDir
+
+    results = RunDir(sweep_dir).read_sweep_results() or {}
+    if "best_trial" not in results:
+        return ""
+    counts = results.get("trials") if isinstance(results.get("trials"), dict) else {}
+    done = ", ".join(f"{n} {state}" for state, n in counts.items() if n and state != "running")
+    params = results.get("best_params") if isinstance(results.get("best_params"), dict) else {}
+    values = " ".join(f"{k}={v}" for k, v in params.items())
+    run_dir = Path(str(results.get("best_run_dir")))
+    if run_dir.is_absolute() and run_dir.parent == sweep_dir.resolve():
+        run_dir = sweep_dir / run_dir.name  # as the user named the sweep: pastes into the next command
+    return (f"best trial {results['best_trial']} of study {results.get('study_name')} ({done}): value "
+            f"{results.get('best_value')} ({values}) -> {run_dir}")  # fmt: skip

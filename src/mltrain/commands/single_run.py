@@ -39,9 +39,11 @@ from mltrain.interrupts import held_interrupts
 from mltrain.monitoring.profile import write_profile
 from mltrain.rundir import RunDir, provenance
 from mltrain.startup import end_of_startup
+from mltrain.training import distributed
 from mltrain.training.callbacks.base import ProgressCallback
 from mltrain.training.callbacks.early_stopping import EarlyStopping
 from mltrain.training.callbacks.loggers import build_loggers, finish_loggers
+from mltrain.training.callbacks.pruning import PruningCallback, active_reporter
 from mltrain.training.callbacks.writers import CheckpointWriter, HistoryWriter, SummaryWriter
 from mltrain.training.checkpoints import load_checkpoint, restore, save_checkpoint
 from mltrain.training.model_summary import model_summary, summary_lines
@@ -76,7 +78,11 @@ def fit_rows(
     )
     static["provenance"] = provenance.record(data_facts(table))  # command, git commit, data hash
     summary = SummaryWriter(files.summary, tracker, spec.objective, static, resumed=resumed is not None)
-    trainer = build_trainer(spec, data, model, tracker, [summary, ProgressCallback()], out_dir, fold)
+    reporters: list[Any] = [summary, ProgressCallback()]
+    trial = active_reporter()  # a sweep trial that a pruner may stop (training/callbacks/pruning.py)
+    if trial is not None and fold is None and not distributed.is_distributed():
+        reporters.append(PruningCallback(trial, tracker.monitor))
+    trainer = build_trainer(spec, data, model, tracker, reporters, out_dir, fold)
     if resumed is not None:
         restore(trainer, tracker, resumed)
     result: dict[str, Any] = {}
@@ -93,7 +99,7 @@ def fit_rows(
         write_profile(
             out_dir, table.frame.iloc[rows.train], data.preprocessor, spec.loss, model, data.train.x
         )
-        fields = finish_run(trainer, data, tracker, out_dir)
+        fields = finish_run(trainer, data, tracker, out_dir, draw=trial is None or trial.plots)
         with held_interrupts():  # model.pt first: a summary that says completed always has its model
             save_checkpoint(files.model, model.state_dict())
             result = summary.finish(trainer, fields)
@@ -156,8 +162,11 @@ def build_trainer(
     return setup_trainer(spec, model, optimizer, setup_metrics(spec, data), scheduler, callbacks)
 
 
-def finish_run(trainer: Trainer, data: Prepared, tracker: EarlyStopping, out_dir: Path) -> dict[str, Any]:
-    """Score the test split with the best weights; write the plots and reports; the summary fields."""
+def finish_run(
+    trainer: Trainer, data: Prepared, tracker: EarlyStopping, out_dir: Path, draw: bool = True
+) -> dict[str, Any]:
+    """Score the test split with the best weights; write the plots (``draw``) and reports; the summary
+    fields."""
     from mltrain.reporting.diagnosis import write_artifacts
 
     fields: dict[str, Any] = {}
@@ -166,7 +175,7 @@ def finish_run(trainer: Trainer, data: Prepared, tracker: EarlyStopping, out_dir
         fields["test"] = {f"test_{k}": v for k, v in scores.items()}
         log.info("test (%d rows, best weights): %s", len(data.test),
                  "  ".join(f"{k} {v:.4f}" for k, v in fields["test"].items()))  # fmt: skip
-    return fields | write_artifacts(trainer, data.val, data.preprocessor.classes, tracker, out_dir)
+    return fields | write_artifacts(trainer, data.val, data.preprocessor.classes, tracker, out_dir, draw)
 
 
 def load_resume(spec: RunSpec, out_dir: Path) -> dict[str, Any] | None:

@@ -35,6 +35,7 @@ from mltrain.config.messages import user_message
 from mltrain.config.schemas import register_schemas
 from mltrain.errors import ConfigError, UserError
 from mltrain.files import WriteError, atomic_write_text, make_dir
+from mltrain.launch.optuna_config import register_sweeper
 from mltrain.launch.runner import run_command
 from mltrain.outcomes import write_failure
 from mltrain.rundir import (
@@ -234,6 +235,7 @@ def _fresh_hydra() -> Iterator[None]:
     """Hydra initialised on ``mltrain.conf`` for a run; a Hydra app calling ``mltrain.fit`` keeps its own."""
     install_resolvers()
     register_schemas()
+    register_sweeper()
     outer = GlobalHydra.instance().hydra
     GlobalHydra.instance().clear()
     try:

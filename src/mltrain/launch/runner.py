@@ -7,6 +7,7 @@ both call these, and only ``launch_fit`` decides how many processes a fit runs o
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -89,13 +90,17 @@ def run_sweep_job(cfg: DictConfig, out_dir: Path, n_jobs: int | None = None) -> 
         KeyboardInterrupt: the sweep was interrupted.
     """
     from mltrain.components.directions import direction
+    from mltrain.launch.optuna_sweeper import trial_reporter
     from mltrain.reporting.sweep_table import record_failure, write_sweep_table
+    from mltrain.training.callbacks.pruning import trial_reporting
 
     divide_threads(cfg, n_jobs)
     worst = float("-inf") if direction(cfg.objective, cfg.objective_mode) == "max" else float("inf")
     summary: dict[str, Any] = {}
     try:
-        summary = launch_fit(cfg, out_dir)
+        reporter = trial_reporter(out_dir)  # an Optuna trial: its objective every epoch, and pruning
+        with trial_reporting(reporter) if reporter is not None else contextlib.nullcontext():
+            summary = launch_fit(cfg, out_dir)
     except Exception as e:  # noqa: BLE001 - one job's error must not sink the sweep
         message = record_failure(out_dir, e)
         log.error("job failed: %s (details in %s)", message, RunDir(out_dir).error)

@@ -15,7 +15,7 @@ from typing import Any
 from mltrain.components.metrics import classification_report, confusion_matrix
 from mltrain.files import atomic_write_json, atomic_write_text
 from mltrain.rundir import RunDir
-from mltrain.status import EARLY_STOPPED
+from mltrain.status import EARLY_STOPPED, PRUNED
 
 log = logging.getLogger(__name__)
 
@@ -28,15 +28,17 @@ def diagnose(
     monitor: str = "val_loss",
     mode: str = "min",
     stopped: str | None = None,
+    pruned: str | None = None,
 ) -> dict[str, Any]:
     """Read the learning curves: ``diverged``, ``overfitting`` (from epoch E), ``early_stopped``,
-    ``underfitting``, ``still_improving`` or ``ok``.
+        ``pruned``, ``underfitting``, ``still_improving`` or ``ok``.
 
-    Overfitting: validation loss rose for ``patience`` consecutive epochs while training loss fell; E is
-    the epoch before the rise began. Early stopped: ``stopped`` is the reason the run stopped early (it
-    tells the same story as the console and the summary). Underfitting: training loss at the last epoch is
-    still within 1% of the first epoch's. Still improving: the ``monitor`` column (``val_loss``, or
-    ``loss`` without validation rows) improved at the last epoch and is at its best there.
+        Overfitting: validation loss rose for ``patience`` consecutive epochs while training loss fell; E is
+        the epoch before the rise began. Early stopped: ``stopped`` is the reason the run stopped early (it
+        tells the same story as the console and the summary). Pruned: ``pruned`` is the sweep pruner's reason,
+    likewise. Underfitting: training loss at the last epoch is
+        still within 1% of the first epoch's. Still improving: the ``monitor`` column (``val_loss``, or
+        ``loss`` without validation rows) improved at the last epoch and is at its best there.
     """
     if not history:
         return {"verdict": "no_epochs", "message": "no epoch completed"}
@@ -53,6 +55,8 @@ def diagnose(
         return found
     if stopped:
         return {"verdict": "early_stopped", "message": f"stopped early: {stopped}"}
+    if pruned:
+        return {"verdict": "pruned", "message": pruned}
     if len(losses) > 1 and losses[-1] > 0.99 * losses[0]:
         return {"verdict": "underfitting", "message": "training loss barely fell; try more epochs, a higher "
                 "learning rate or a larger model"}  # fmt: skip
@@ -93,13 +97,15 @@ def write_report(report: dict[str, Any], out_dir: Path) -> None:
 
 
 def write_artifacts(
-    trainer: Any, val: Any, classes: list[Any] | None, tracker: Any, out_dir: Path
+    trainer: Any, val: Any, classes: list[Any] | None, tracker: Any, out_dir: Path, draw: bool = True
 ) -> dict[str, Any]:
     """Diagnosis, learning curves and, for classifiers with validation rows, the report and confusion matrix.
 
     Args:
         trainer: the finished trainer (its history, status and message; its model holds the best weights).
         tracker: the run's best-epoch tracker (``monitor``, ``mode``, ``best_epoch``).
+        draw: whether to draw the PNGs (an Optuna trial leaves them out unless its sweep asks for them:
+            they are most of a small trial's cost beyond its epochs).
 
     Returns:
         Fields for ``summary.json``: ``diagnosis`` (and ``artifacts``, the files written).
@@ -107,11 +113,13 @@ def write_artifacts(
     from mltrain.reporting import plots
 
     stopped = trainer.message if trainer.status == EARLY_STOPPED else None
-    diagnosis = diagnose(trainer.history, monitor=tracker.monitor, mode=tracker.mode, stopped=stopped)
+    pruned = trainer.message if trainer.status == PRUNED else None
+    diagnosis = diagnose(trainer.history, monitor=tracker.monitor, mode=tracker.mode, stopped=stopped,
+                         pruned=pruned)  # fmt: skip
     log.info("diagnosis: %s", diagnosis["message"])
     written = []
     best_epoch = tracker.best_epoch or None
-    if trainer.history:
+    if trainer.history and draw:
         loss, regression = trainer.loss.name, not trainer.loss.is_classifier
         written.append(plots.learning_curves(trainer.history, best_epoch, out_dir, loss, regression))
     if classes is not None and val is not None and diagnosis["verdict"] != "diverged":
@@ -122,5 +130,6 @@ def write_artifacts(
         atomic_write_json(RunDir(out_dir).confusion_matrix_json, counts)  # the HTML report draws it
         written += [str(RunDir.classification_report_json), str(RunDir.classification_report_csv),
                     str(RunDir.confusion_matrix_json)]  # fmt: skip
-        written.append(plots.confusion_matrix(cm.tolist(), classes, out_dir))
+        if draw:
+            written.append(plots.confusion_matrix(cm.tolist(), classes, out_dir))
     return {"diagnosis": diagnosis, "artifacts": written}

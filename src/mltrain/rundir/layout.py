@@ -73,6 +73,8 @@ class RunDir:
     lr_find_png = RunFile("lr_find.png")  # the same curve, the suggestion marked
     sweep_table = RunFile("sweep.csv")  # a multirun's directory: one row per job
     sweep_config = RunFile("multirun.yaml")  # a multirun's directory: Hydra's settings and overrides
+    sweep_results = RunFile("optimization_results.yaml")  # an Optuna sweep: its study and best trial
+    study_journal = RunFile("optuna.journal")  # an Optuna sweep's study when no storage was given
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", Path(self.path))
@@ -157,6 +159,10 @@ class RunDir:
             if isinstance(data, dict):
                 return data
         return {}
+
+    def read_sweep_results(self) -> dict[str, Any] | None:
+        """An Optuna sweep's ``optimization_results.yaml`` as plain data; ``None`` if absent or damaged."""
+        return _mapping(_read_yaml(self.sweep_results))
 
     def read_overrides(self) -> list[str]:
         """The command-line overrides of the run (``.hydra/overrides.yaml``); ``[]`` if absent or damaged."""

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from mltrain.rundir import RunDir
-from mltrain.status import COMPLETED, EARLY_STOPPED, INTERRUPTED
+from mltrain.status import COMPLETED, EARLY_STOPPED, INTERRUPTED, PRUNED
 from mltrain.training.callbacks.loggers import ENDED_EARLY, LOGGERS, RunInfo, RunLogger, flat_config
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,8 @@ DEFAULT_URI = "sqlite:///runs/mlflow.db"  # tracking_uri: null and no MLFLOW_TRA
 ID_FILE = "mlflow.json"  # in each directory that has an MLflow run: tracking URI, experiment and run id
 FILES = (RunDir.config, RunDir.summary, RunDir.history_csv, RunDir.preprocessing, RunDir.model)
 CV_FILES = (RunDir.cv_summary, RunDir.cv_summary_csv, RunDir.fold_indices, RunDir.config)
-END_STATUS = {COMPLETED: "FINISHED", EARLY_STOPPED: "FINISHED", INTERRUPTED: "KILLED"}  # else FAILED
+# a pruned trial was stopped on purpose: KILLED, as MLflow says of a run ended from outside; else FAILED
+END_STATUS = {COMPLETED: "FINISHED", EARLY_STOPPED: "FINISHED", INTERRUPTED: "KILLED", PRUNED: "KILLED"}
 SKIP = ("epoch", "lr", "time_s", "fold")  # history columns that get no best_ metric
 
 

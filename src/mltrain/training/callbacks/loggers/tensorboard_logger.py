@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mltrain.status import SUCCEEDED
+from mltrain.status import PRUNED, SUCCEEDED
 from mltrain.training.callbacks.loggers import LOGGERS, RunInfo, RunLogger, hyperparameters
 
 LOG_DIR = "tensorboard"  # the event files' folder inside the run directory
@@ -74,7 +74,8 @@ class TensorBoardLogger(RunLogger):
 
     def end(self, status: str) -> None:
         if self.hparams:
-            self.writer.file_writer.add_summary(_session_end(status in SUCCEEDED))
+            ended = status in (*SUCCEEDED, PRUNED)  # a pruned trial ended on purpose, without an error
+            self.writer.file_writer.add_summary(_session_end(ended))
         self.writer.close()
 
     def safely_close(self) -> None:
