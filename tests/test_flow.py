@@ -131,7 +131,12 @@ def test_ctrl_c_while_starting_up_is_one_line_and_exit_130(tmp_path: Path) -> No
     started = subprocess.Popen([sys.executable, "-m", "mltrain", "fit", "debug=smoke"], cwd=tmp_path,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "NO_COLOR": "1"})  # fmt: skip
-    time.sleep(0.3)  # importing torch and composing the config: no epoch has begun
+    # Wait until the process is importing torch (its library mapped: mltrain's main() is running), not a
+    # fixed time: on a loaded machine Python itself may not have started mltrain after 0.3 s, and a Ctrl-C
+    # that early is the interpreter's, not mltrain's.
+    maps, deadline = Path(f"/proc/{started.pid}/maps"), time.monotonic() + 60
+    while "libtorch" not in maps.read_text() and time.monotonic() < deadline:
+        time.sleep(0.01)
     started.send_signal(signal.SIGINT)
     _, err = started.communicate(timeout=120)
     assert started.returncode == 130
