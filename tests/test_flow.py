@@ -55,18 +55,21 @@ def test_fit_evaluate_predict_resume_report_on_the_directory_fit_printed(tmp_pat
     assert Path(run).name[:19] in reported.stdout  # the timestamp part of the run's name
 
 
-def test_a_regression_fit_without_metric_gets_regression_metrics(tmp_path: Path) -> None:
+def test_a_regression_fit_without_metric_gets_regression_metrics(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_process
+) -> None:
     fitted = mltrain("fit", "loss=mse", "dataset=diabetes", "debug=smoke", cwd=tmp_path)
     assert fitted.returncode == 0, fitted.stderr
     run = Path(printed_run_dir(fitted.stdout))
     assert list(pd.read_csv(run / "history.csv").columns) == [
         "epoch", "loss", "mae", "r2", "val_loss", "val_mae", "val_r2", "lr", "time_s",
     ]  # fmt: skip
-    explicit = mltrain(
-        "fit", "loss=mse", "dataset=diabetes", "metric=[accuracy]", "debug=smoke", cwd=tmp_path
+    monkeypatch.chdir(tmp_path)
+    status, stderr = in_process(
+        ["fit", "loss=mse", "dataset=diabetes", "metric=[accuracy]", "debug=smoke"], tmp_path
     )
-    assert explicit.returncode == 2  # a metric the user chose is checked, not replaced
-    assert explicit.stderr.strip() == (
+    assert status == 2  # a metric the user chose is checked, not replaced
+    assert stderr.strip() == (
         "error: metric=accuracy needs class labels, but the target is continuous (regression); "
         "use metric=[mae,mse,r2,rmse]"
     )

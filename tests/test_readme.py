@@ -97,8 +97,20 @@ def error_examples() -> list[str]:
 
 
 @pytest.mark.parametrize("example", error_examples())
-def test_error_examples_print_what_the_readme_shows(example: str, tmp_path: Path) -> None:
+def test_error_examples_print_what_the_manual_shows(
+    example: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_process
+) -> None:
+    """Each example through ``cli.main`` in this process (the script's own entry point: its stderr and exit
+    status); ``test_one_error_example_as_the_installed_command`` runs one through the console script."""
     command, *expected = example.splitlines()
+    monkeypatch.chdir(tmp_path)
+    status, stderr = in_process(shlex.split(command)[1:], tmp_path)
+    assert status == 2
+    assert stderr.strip().splitlines() == expected
+
+
+def test_one_error_example_as_the_installed_command(tmp_path: Path) -> None:
+    command, *expected = error_examples()[0].splitlines()
     result = mltrain(*shlex.split(command)[1:], cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == expected
