@@ -428,7 +428,11 @@ def _rdb_storage(url: str, attempts: int = 5) -> Any:
         try:
             return optuna.storages.RDBStorage(url, engine_kwargs=engine)
         except Exception as error:
-            racing = "already exists" in str(error) or "locked" in str(error)
+            # another worker created the tables first (a table that "already exists", the schema version's
+            # row a UNIQUE constraint refuses: SQLAlchemy's IntegrityError), or holds the file's lock
+            racing = type(error).__name__ == "IntegrityError" or any(
+                words in str(error) for words in ("already exists", "locked", "UNIQUE constraint")
+            )
             if attempt == attempts - 1 or not type(error).__module__.startswith("sqlalchemy") or not racing:
                 raise
             time.sleep(0.2 * (attempt + 1))
