@@ -151,12 +151,12 @@ def _history(run: RunRecord) -> Any:
     from mltrain.rundir import RunDir
 
     files = RunDir(run.path)
-    if files.history_csv.is_file():
-        return pd.read_csv(files.history_csv)
-    folds = [f.history_csv for f in files.folds() if f.history_csv.is_file()]
-    if not folds:
+    paths = files.history_files()
+    if not paths:
         return None
-    frames = pd.concat([pd.read_csv(f) for f in folds])
+    if paths == [files.history_csv]:
+        return pd.read_csv(files.history_csv)
+    frames = pd.concat([pd.read_csv(f) for f in paths])  # a k-fold parent's folds
     return frames.drop(columns=["fold"], errors="ignore").groupby("epoch", as_index=False).mean()
 
 

@@ -155,10 +155,7 @@ def _curves(run: RunRecord) -> dict[str, Any] | None:
 
     Read with the ``csv`` module, not pandas: 500 runs' histories in a fraction of a second.
     """
-    files = RunDir(run.path)
-    paths = [files.history_csv] if files.history_csv.is_file() else []
-    paths = paths or [f.history_csv for f in files.folds() if f.history_csv.is_file()]
-    histories = [h for h in (_history(p) for p in paths) if h is not None]
+    histories = [h for h in (_history(p) for p in RunDir(run.path).history_files()) if h is not None]
     if not histories:
         return None
     skipped = ("epoch", "fold", "lr", "time_s")

@@ -102,6 +102,13 @@ class RunDir:
         """What ``resume=`` continues from: the config and the checkpoints."""
         return (self.config, self.last_checkpoint, self.best_checkpoint)
 
+    def history_files(self) -> list[Path]:
+        """The files of the run's learning curve: its ``history.csv``, or a k-fold parent's folds' (in fold
+        order); ``[]`` without one."""
+        if self.history_csv.is_file():
+            return [self.history_csv]
+        return [f.history_csv for f in self.folds() if f.history_csv.is_file()]
+
     def top_k_checkpoint(self, epoch: int, monitor: str, value: float) -> Path:
         """One of the ``checkpoint.save_top_k`` best epochs: ``checkpoints/epoch-007_val_loss-0.0912.pt``."""
         return self.checkpoints / f"epoch-{epoch:03d}_{monitor}-{value:.6g}.pt"
